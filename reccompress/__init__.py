@@ -1,0 +1,9 @@
+"""reccompress: the library behind the RecCompress book.
+
+Chapters import it as ``from reccompress import data, splits, metrics, models``.
+"""
+
+from . import data, measure, metrics, models, report, repro, splits, tuning
+
+__version__ = "0.1.0"
+__all__ = ["data", "measure", "metrics", "models", "report", "repro", "splits", "tuning"]

@@ -1,0 +1,86 @@
+"""The recommender protocol every model in the book answers, classical or torch.
+
+- ``fit(user_items) -> self``: learn from a (n_users, n_items) CSR matrix.
+- ``score(user_ids) -> (len(user_ids), n_items) float32``: a score for every item.
+- ``recommend(user_ids, k, exclude=...) -> (item_ids, scores)``: the top k, seen items excluded.
+- ``nbytes``: bytes of the arrays the model needs at inference, counted from what it stores.
+
+A model keeps a reference to its training matrix as ``user_items_``: item-item and fold-in
+models score a user from their history. That history is the model's input, not part of the
+model, so ``nbytes`` does not count it (Chapter 2 measures what storing it costs).
+Constructors only store hyper-parameters; everything learned ends in ``_``.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .._checks import check_fitted, check_ids, check_positive_int, check_user_items
+from ..metrics import mask_seen, top_k
+
+__all__ = ["Recommender"]
+
+
+class Recommender:
+    """Base class: validation and ``recommend`` are shared; subclasses write ``_fit``,
+    ``_score`` and ``nbytes``."""
+
+    user_items_ = None
+
+    def fit(self, user_items) -> "Recommender":
+        """Learn from ``user_items``, a (n_users, n_items) CSR matrix (ones or ratings)."""
+        check_user_items(user_items)
+        self._fit(user_items)
+        self.user_items_ = user_items
+        return self
+
+    def score(self, user_ids) -> np.ndarray:
+        """Scores of every item for each user: (len(user_ids), n_items) float32."""
+        check_fitted(self, "user_items_")
+        user_ids = check_ids(user_ids, "user_ids", self.user_items_.shape[0])
+        return self._score(user_ids)
+
+    def recommend(self, user_ids, k: int = 10, exclude=None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best items for each user, best first, ties to the lower item index.
+
+        Args:
+            user_ids: (n,) user indices.
+            k: list length.
+            exclude: (n_users, n_items) CSR matrix of items never to recommend; defaults to
+                the training matrix (items already seen).
+
+        Returns:
+            ``(item_ids, scores)``: (n, k) int64 and (n, k) float32. A user with fewer than
+            ``k`` allowed items gets excluded items at the end, with score ``-inf``.
+        """
+        check_fitted(self, "user_items_")
+        user_ids = check_ids(user_ids, "user_ids", self.user_items_.shape[0])
+        k = check_positive_int(k, "k", maximum=self.user_items_.shape[1])
+        if exclude is None:
+            exclude = self.user_items_
+        check_user_items(exclude, "exclude", shape=self.user_items_.shape)
+        scores = mask_seen(self._score(user_ids).astype(np.float32), exclude[user_ids])
+        items = top_k(scores, k)
+        return items, np.take_along_axis(scores, items, axis=1)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays needed at inference (the user history excluded)."""
+        raise NotImplementedError
+
+    def _fit(self, user_items) -> None:
+        raise NotImplementedError
+
+    def _score(self, user_ids: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_params(self) -> dict:
+        """The constructor's hyper-parameters: ``type(model)(**model.get_params())`` is an unfitted copy."""
+        parameters = inspect.signature(type(self).__init__).parameters.values()
+        names = [p.name for p in parameters if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
+        return {name: getattr(self, name) for name in names}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={v!r}' for n, v in self.get_params().items())})"

@@ -1,0 +1,70 @@
+"""Choosing hyper-parameters on a validation split, never on the test split.
+
+Typical use: carve a validation split out of the training data with
+``splits.random_holdout(split.train, ...)``, search a grid on it, then refit the best setting
+on the whole training matrix and evaluate once on the test split.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from . import metrics
+
+__all__ = ["GridSearchResult", "grid_search"]
+
+
+@dataclass(frozen=True)
+class GridSearchResult:
+    """Outcome of :func:`grid_search`.
+
+    Attributes:
+        best_params: the setting with the highest validation ``metric``.
+        best_score: its validation ``metric``.
+        metric: the name of the metric maximised.
+        trials: every ``(params, validation metrics)`` pair, in grid order.
+    """
+
+    best_params: dict
+    best_score: float
+    metric: str
+    trials: list[tuple[dict, dict[str, float]]]
+
+
+def grid_search(
+    make_model: Callable[..., object],
+    grid: Mapping[str, Sequence],
+    validation,
+    metric: str = "ndcg@10",
+    ks: Sequence[int] = (10, 20),
+    progress: bool = True,
+) -> GridSearchResult:
+    """Fit ``make_model(**params)`` on ``validation.train`` for every setting in ``grid`` and keep
+    the one with the best ``metric`` on ``validation.test``. Ties keep the earlier setting.
+
+    Args:
+        make_model: builds an unfitted model from keyword hyper-parameters (e.g. a class).
+        grid: ``{"name": [values, ...]}``; the search covers their Cartesian product.
+        validation: a Split carved out of the training data.
+        metric: a key of :func:`reccompress.metrics.evaluate`'s result.
+        ks: list lengths evaluated.
+        progress: show a progress bar.
+    """
+    if not grid or any(len(values) == 0 for values in grid.values()):
+        raise ValueError(f"grid must map each hyper-parameter name to a non-empty list of values; got {dict(grid)!r}")
+    names = list(grid)
+    settings = [dict(zip(names, values)) for values in itertools.product(*grid.values())]
+    from tqdm import tqdm  # plain text bar: tqdm.auto warns in notebooks without ipywidgets
+
+    trials = []
+    best_params, best_score = None, float("-inf")
+    for params in tqdm(settings, desc=f"grid search on {metric}", disable=not progress, leave=False):
+        result = metrics.evaluate(make_model(**params).fit(validation.train), validation, ks=ks)
+        if metric not in result:
+            raise ValueError(f"metric {metric!r} is not one of {sorted(result)}")
+        trials.append((params, result))
+        if result[metric] > best_score:
+            best_params, best_score = params, result[metric]
+    return GridSearchResult(best_params=best_params, best_score=best_score, metric=metric, trials=trials)

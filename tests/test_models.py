@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from reccompress import models
+
+ALL_MODELS = [
+    lambda: models.MostPopular(),
+    lambda: models.ItemKNN(k=2),
+    lambda: models.PureSVD(rank=2),
+    lambda: models.EASE(l2=1.0),
+]
+
+
+@pytest.mark.parametrize("make", ALL_MODELS)
+def test_protocol_shapes_dtypes_and_exclusion(make, user_items):
+    model = make().fit(user_items)
+    scores = model.score([0, 6, 3])
+    assert scores.shape == (3, 5) and scores.dtype == np.float32
+    items, item_scores = model.recommend([0, 2, 6], k=2)
+    assert items.shape == item_scores.shape == (3, 2) and items.dtype == np.int64
+    for row, user in enumerate([0, 2, 6]):
+        seen = set(user_items[[user]].indices.tolist())
+        allowed = [i for i in range(5) if i not in seen]
+        expected = sorted(allowed, key=lambda i: (-model.score([user])[0, i], i))
+        assert items[row, : len(allowed)].tolist() == expected[:2][: len(allowed)]
+
+
+@pytest.mark.parametrize("make", ALL_MODELS)
+def test_unfitted_model_says_call_fit(make):
+    with pytest.raises(RuntimeError, match=r"not fitted yet; call \.fit\(user_items\) first"):
+        make().score([0])
+    with pytest.raises(RuntimeError, match="not fitted yet"):
+        make().nbytes
+
+
+@pytest.mark.parametrize("make", ALL_MODELS)
+def test_bad_inputs_are_explained(make, user_items):
+    with pytest.raises(TypeError, match="CSR"):
+        make().fit(user_items.toarray())
+    model = make().fit(user_items)
+    with pytest.raises(ValueError, match=r"user_ids must lie in \[0, 7\); got values from 0 to 7"):
+        model.score([0, 7])
+    with pytest.raises(ValueError, match="transposed"):
+        model.recommend([0], k=1, exclude=user_items.T.tocsr())
+
+
+def test_nbytes_counts_the_stored_arrays(user_items):
+    popular = models.MostPopular().fit(user_items)
+    assert popular.nbytes == 5 * 4
+    knn = models.ItemKNN(k=2).fit(user_items)
+    w = knn.similarity_
+    assert knn.nbytes == w.data.nbytes + w.indices.nbytes + w.indptr.nbytes
+    assert models.PureSVD(rank=2).fit(user_items).nbytes == 5 * 2 * 4
+    assert models.EASE(l2=1.0).fit(user_items).nbytes == 5 * 5 * 4
+
+
+def test_most_popular_counts_interactions(user_items):
+    assert models.MostPopular().fit(user_items).popularity_.tolist() == [3, 3, 3, 2, 6]
+
+
+def test_itemknn_keeps_top_k_cosine_neighbours_per_column(user_items):
+    model = models.ItemKNN(k=2).fit(user_items)
+    dense = user_items.toarray()
+    norms = np.linalg.norm(dense, axis=0)
+    cosine = dense.T @ dense / np.outer(norms, norms)
+    np.fill_diagonal(cosine, 0)
+    w = model.similarity_.toarray()
+    for j in range(5):
+        kept = np.flatnonzero(w[:, j])
+        assert len(kept) <= 2
+        assert np.allclose(w[kept, j], cosine[kept, j])
+        # nothing left out is more similar than what was kept
+        assert cosine[np.setdiff1d(np.arange(5), kept), j].max(initial=0) <= w[kept, j].min() + 1e-7
+
+
+def test_itemknn_rejects_k_beyond_catalogue(user_items):
+    with pytest.raises(ValueError, match="k must be at least 1 and at most 4; got 5"):
+        models.ItemKNN(k=5).fit(user_items)
+
+
+def test_ease_solves_each_constrained_ridge_regression(user_items):
+    """Column j of B minimises ||X_j - X B_j||^2 + l2 ||B_j||^2 with B_jj = 0."""
+    l2 = 0.7
+    b = models.EASE(l2=l2).fit(user_items).weights_
+    x = user_items.toarray().astype(np.float64)
+    for j in range(5):
+        others = [i for i in range(5) if i != j]
+        xo = x[:, others]
+        direct = np.linalg.solve(xo.T @ xo + l2 * np.eye(4), xo.T @ x[:, j])
+        assert b[j, j] == 0
+        assert np.allclose(b[others, j], direct, atol=1e-5)
+
+
+def test_ease_rejects_negative_l2(user_items):
+    with pytest.raises(ValueError, match="l2 must be a finite number >= 0; got -1"):
+        models.EASE(l2=-1).fit(user_items)
+
+
+def test_puresvd_scores_equal_rank_r_reconstruction(user_items):
+    model = models.PureSVD(rank=3, seed=1).fit(user_items)
+    x = user_items.toarray().astype(np.float64)
+    u, s, vt = np.linalg.svd(x, full_matrices=False)
+    reconstruction = u[:, :3] * s[:3] @ vt[:3]
+    assert np.allclose(model.singular_values_, s[:3], atol=1e-5)
+    assert np.allclose(model.score(np.arange(7)), reconstruction, atol=1e-5)
+    v = model.item_factors_
+    assert np.allclose(v.T @ v, np.eye(3), atol=1e-5)
+
+
+def test_puresvd_rank_must_stay_below_min_dimension(user_items):
+    with pytest.raises(ValueError, match="rank must be at least 1 and at most 4; got 5"):
+        models.PureSVD(rank=5).fit(user_items)
+
+
+@pytest.mark.parametrize("make", ALL_MODELS)
+def test_get_params_rebuilds_an_equivalent_unfitted_model(make, user_items):
+    model = make().fit(user_items)
+    copy = type(model)(**model.get_params())
+    assert copy.user_items_ is None
+    assert np.array_equal(copy.fit(user_items).score([1, 2]), model.score([1, 2]))
+
+
+def test_repr_shows_hyper_parameters():
+    assert repr(models.EASE(l2=3.0)) == "EASE(l2=3.0)"
+    assert repr(models.PureSVD(rank=8)) == "PureSVD(rank=8, seed=0)"
