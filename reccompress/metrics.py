@@ -54,9 +54,20 @@ def mask_seen(scores: np.ndarray, seen) -> np.ndarray:
         seen: (n, n_items) CSR matrix aligned row for row with ``scores``.
     """
     check_user_items(seen, "seen", shape=scores.shape)
-    rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
-    scores[rows, seen.indices] = -np.inf
+    scores[_row_indices(seen), seen.indices] = -np.inf
     return scores
+
+
+def _row_indices(matrix) -> np.ndarray:
+    """Row index of every stored entry of a CSR matrix, (nnz,)."""
+    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+
+
+def _relevance_mask(truth) -> np.ndarray:
+    """Dense (n, n_items) bool mask of the entries stored in a CSR matrix."""
+    relevant = np.zeros(truth.shape, dtype=bool)
+    relevant[_row_indices(truth), truth.indices] = True
+    return relevant
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -97,10 +108,7 @@ def hits_at_k(ranked: np.ndarray, truth) -> np.ndarray:
     check_user_items(truth, "truth")
     if ranked.ndim != 2 or ranked.shape[0] != truth.shape[0]:
         raise ValueError(f"ranked must have shape ({truth.shape[0]}, k) to match truth; got {ranked.shape}")
-    relevant = np.zeros(truth.shape, dtype=bool)
-    rows = np.repeat(np.arange(truth.shape[0]), np.diff(truth.indptr))
-    relevant[rows, truth.indices] = True
-    return np.take_along_axis(relevant, ranked, axis=1)
+    return np.take_along_axis(_relevance_mask(truth), ranked, axis=1)
 
 
 def _check_relevant(hits: np.ndarray, n_relevant) -> np.ndarray:
@@ -152,9 +160,7 @@ def reciprocal_rank(scores: np.ndarray, truth) -> np.ndarray:
     """
     scores = _check_scores(scores)
     check_user_items(truth, "truth", shape=scores.shape)
-    relevant = np.zeros(truth.shape, dtype=bool)
-    rows = np.repeat(np.arange(truth.shape[0]), np.diff(truth.indptr))
-    relevant[rows, truth.indices] = True
+    relevant = _relevance_mask(truth)
     _check_relevant(relevant, relevant.sum(axis=1))
     relevant_scores = np.where(relevant, scores, -np.inf)
     best = relevant_scores.max(axis=1, keepdims=True)
