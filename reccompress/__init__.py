@@ -3,7 +3,7 @@
 Chapters import it as ``from reccompress import data, splits, metrics, models``.
 """
 
-from . import data, measure, metrics, models, report, repro, splits, tuning
+from . import compress, data, measure, metrics, models, report, repro, splits, storage, synthetic, tuning
 
 __version__ = "0.1.0"
-__all__ = ["data", "measure", "metrics", "models", "report", "repro", "splits", "tuning"]
+__all__ = ["compress", "data", "measure", "metrics", "models", "report", "repro", "splits", "storage", "synthetic", "tuning"]

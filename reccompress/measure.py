@@ -24,7 +24,8 @@ def nbytes(*arrays) -> int:
     """Bytes held by numpy arrays, scipy sparse matrices and torch tensors, summed.
 
     A CSR/CSC matrix counts its values, indices and index pointer; a COO matrix its values
-    and both coordinate arrays; a tensor ``numel * element_size``. ``None`` counts zero.
+    and both coordinate arrays; a tensor ``numel * element_size``; any other object its integer
+    ``nbytes`` attribute (a :class:`~reccompress.storage.Bitmap`, a model). ``None`` counts zero.
     """
     total = 0
     for array in arrays:
@@ -41,6 +42,8 @@ def nbytes(*arrays) -> int:
                 raise TypeError(f"nbytes does not know the {array.format.upper()} format; convert to CSR first")
         elif hasattr(array, "element_size") and hasattr(array, "numel"):
             total += array.element_size() * array.numel()
+        elif isinstance(getattr(array, "nbytes", None), int):  # e.g. a Bitmap, or a model
+            total += array.nbytes
         else:
             raise TypeError(f"nbytes expects numpy arrays, scipy sparse matrices or torch tensors; got {describe(array)}")
     return int(total)

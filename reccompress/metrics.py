@@ -88,8 +88,13 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
     above = scores > kth
     tied = scores == kth
-    needed = k - above.sum(axis=1, keepdims=True)
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= needed))
+    needed = k - above.sum(axis=1)
+    chosen = above | tied
+    # Only rows with more ties at the k-th value than places left need the (costly) cumsum.
+    crowded = np.flatnonzero(tied.sum(axis=1) > needed)
+    if crowded.size:
+        first_ties = np.cumsum(tied[crowded], axis=1) <= needed[crowded, None]
+        chosen[crowded] = above[crowded] | (tied[crowded] & first_ties)
     items = np.nonzero(chosen)[1].reshape(n_rows, k)  # increasing item index within a row
     order = np.argsort(-np.take_along_axis(scores, items, axis=1), axis=1, kind="stable")
     return np.take_along_axis(items, order, axis=1).astype(np.int64)
