@@ -9,6 +9,8 @@ ALL_MODELS = [
     lambda: models.ItemKNN(k=2),
     lambda: models.PureSVD(rank=2),
     lambda: models.EASE(l2=1.0),
+    lambda: models.ImplicitALS(rank=2, iterations=3),
+    lambda: models.BiasedMF(rank=2, iterations=3),
 ]
 
 
@@ -123,4 +125,4 @@ def test_get_params_rebuilds_an_equivalent_unfitted_model(make, user_items):
 
 def test_repr_shows_hyper_parameters():
     assert repr(models.EASE(l2=3.0)) == "EASE(l2=3.0)"
-    assert repr(models.PureSVD(rank=8)) == "PureSVD(rank=8, seed=0)"
+    assert repr(models.PureSVD(rank=8)) == "PureSVD(rank=8, seed=0, solver='arpack')"

@@ -2,7 +2,7 @@
 
 from .base import Recommender
 from .baselines import MostPopular
-from .factorization import PureSVD
+from .factorization import BiasedMF, ImplicitALS, PureSVD
 from .itemitem import EASE, ItemKNN
 
-__all__ = ["EASE", "ItemKNN", "MostPopular", "PureSVD", "Recommender"]
+__all__ = ["EASE", "BiasedMF", "ImplicitALS", "ItemKNN", "MostPopular", "PureSVD", "Recommender"]
