@@ -125,4 +125,6 @@ def test_get_params_rebuilds_an_equivalent_unfitted_model(make, user_items):
 
 def test_repr_shows_hyper_parameters():
     assert repr(models.EASE(l2=3.0)) == "EASE(l2=3.0)"
-    assert repr(models.PureSVD(rank=8)) == "PureSVD(rank=8, seed=0, solver='arpack')"
+    assert repr(models.PureSVD(rank=8)) == "PureSVD(rank=8, seed=0)"
+    assert repr(models.PureSVD(rank=8, solver="randomized")) == "PureSVD(rank=8, seed=0, solver='randomized')"
+    assert "progress" not in repr(models.ImplicitALS()) and "progress=True" in repr(models.ImplicitALS(progress=True))

@@ -82,5 +82,15 @@ class Recommender:
         names = [p.name for p in parameters if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
         return {name: getattr(self, name) for name in names}
 
+    # Settings that change how a model is computed or displayed, not what it is: left out of
+    # ``repr`` while at their defaults, so tables of models stay readable.
+    _quiet_defaults = ("solver", "progress")
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{n}={v!r}' for n, v in self.get_params().items())})"
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        shown = {
+            name: value
+            for name, value in self.get_params().items()
+            if not (name in self._quiet_defaults and value == defaults.get(name))
+        }
+        return f"{type(self).__name__}({', '.join(f'{n}={v!r}' for n, v in shown.items())})"
