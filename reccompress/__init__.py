@@ -3,7 +3,7 @@
 Chapters import it as ``from reccompress import data, splits, metrics, models``.
 """
 
-from . import compress, data, measure, metrics, models, report, repro, splits, storage, svd, synthetic, tuning
+from . import compress, data, measure, metrics, models, report, repro, splits, storage, svd, synthetic, train, tuning
 
 __version__ = "0.1.0"
-__all__ = ["compress", "data", "measure", "metrics", "models", "report", "repro", "splits", "storage", "svd", "synthetic", "tuning"]
+__all__ = ["compress", "data", "measure", "metrics", "models", "report", "repro", "splits", "storage", "svd", "synthetic", "train", "tuning"]

@@ -11,6 +11,8 @@ ALL_MODELS = [
     lambda: models.EASE(l2=1.0),
     lambda: models.ImplicitALS(rank=2, iterations=3),
     lambda: models.BiasedMF(rank=2, iterations=3),
+    lambda: models.BPRMF(dim=3, epochs=2),
+    lambda: models.NCF(dim=3, hidden=(4,), epochs=2),
 ]
 
 

@@ -4,5 +4,6 @@ from .base import Recommender
 from .baselines import MostPopular
 from .factorization import BiasedMF, ImplicitALS, PureSVD
 from .itemitem import EASE, ItemKNN
+from .neural import BPRMF, NCF, NeuralRecommender
 
-__all__ = ["EASE", "BiasedMF", "ImplicitALS", "ItemKNN", "MostPopular", "PureSVD", "Recommender"]
+__all__ = ["BPRMF", "EASE", "NCF", "BiasedMF", "ImplicitALS", "ItemKNN", "MostPopular", "NeuralRecommender", "PureSVD", "Recommender"]
