@@ -113,11 +113,12 @@ class NeuralRecommender(Recommender):
     module_ = None
     history_ = None
 
-    def _store_training(self, epochs, batch_size, lr, l2, init_std, validation_fraction, patience, seed, progress):
+    def _store_training(self, epochs, batch_size, lr, l2, init_std, validation_fraction, eval_every, patience, seed,
+                        progress):
         """Keep the training hyper-parameters every neural model shares (constructors only store)."""
         self.epochs, self.batch_size, self.lr, self.l2 = epochs, batch_size, lr, l2
         self.init_std, self.validation_fraction, self.patience = init_std, validation_fraction, patience
-        self.seed, self.progress = seed, progress
+        self.eval_every, self.seed, self.progress = eval_every, seed, progress
 
     def _train_settings(self) -> dict:
         return {
@@ -126,6 +127,7 @@ class NeuralRecommender(Recommender):
             "lr": check_non_negative(self.lr, "lr"),
             "l2": check_non_negative(self.l2, "l2"),
             "patience": check_positive_int(self.patience, "patience"),
+            "eval_every": check_positive_int(self.eval_every, "eval_every"),
             "seed": self.seed,
             "progress": self.progress,
         }
@@ -175,6 +177,7 @@ class BPRMF(NeuralRecommender):
         validation_fraction: share of each user's training interactions held out to early-stop
             on; 0 (or histories too short to hold anything out) trains on everything for
             ``epochs`` epochs.
+        eval_every: validate every this many epochs.
         patience: validations without improvement before stopping.
         seed: seeds initialisation, the validation slice, shuffling and negatives.
         progress: show a progress bar.
@@ -192,12 +195,15 @@ class BPRMF(NeuralRecommender):
         l2: float = 1e-3,
         init_std: float = 0.01,
         validation_fraction: float = 0.1,
+        eval_every: int = 1,
         patience: int = 5,
         seed: int = 0,
         progress: bool = False,
     ):
         self.dim = dim
-        self._store_training(epochs, batch_size, lr, l2, init_std, validation_fraction, patience, seed, progress)
+        self._store_training(
+            epochs, batch_size, lr, l2, init_std, validation_fraction, eval_every, patience, seed, progress
+        )
 
     def _build(self, n_users: int, n_items: int, generator):
         dim = check_positive_int(self.dim, "dim")
@@ -220,20 +226,23 @@ class NCF(NeuralRecommender):
     def __init__(
         self,
         dim: int = 32,
-        hidden: tuple = (64, 32),
+        hidden: tuple = (32,),
         epochs: int = 80,
         batch_size: int = 1024,
         lr: float = 2e-3,
         l2: float = 1e-3,
         init_std: float = 0.01,
         validation_fraction: float = 0.1,
+        eval_every: int = 2,
         patience: int = 5,
         seed: int = 0,
         progress: bool = False,
     ):
         self.dim = dim
         self.hidden = hidden
-        self._store_training(epochs, batch_size, lr, l2, init_std, validation_fraction, patience, seed, progress)
+        self._store_training(
+            epochs, batch_size, lr, l2, init_std, validation_fraction, eval_every, patience, seed, progress
+        )
 
     def _build(self, n_users: int, n_items: int, generator):
         dim = check_positive_int(self.dim, "dim")
