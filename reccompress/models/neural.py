@@ -40,7 +40,9 @@ class MFModule(nn.Module):
         return (self.user_embedding(users) * self.item_embedding(items)).sum(dim=1)
 
     def score_users(self, users):  # (batch,) -> (batch, n_items)
-        return self.user_embedding(users) @ self.item_embedding.weight.T
+        # Look the items up through the layer (not .weight) so pruning masks are always applied.
+        items = self.item_embedding(torch.arange(self.item_embedding.num_embeddings))
+        return self.user_embedding(users) @ items.T
 
     def embedding_norms(self, users, positives, negatives):  # -> (batch,)
         return (
@@ -108,10 +110,12 @@ class NeuralRecommender(Recommender):
     Attributes:
         module_: the trained ``nn.Module`` (in eval mode).
         history_: the :class:`~reccompress.train.TrainingHistory` of ``fit``.
+        init_state_: the module's ``state_dict`` before training (for rewinding; not in ``nbytes``).
     """
 
     module_ = None
     history_ = None
+    init_state_ = None
 
     def _store_training(self, epochs, batch_size, lr, l2, init_std, validation_fraction, eval_every, patience, seed,
                         progress):
@@ -137,6 +141,8 @@ class NeuralRecommender(Recommender):
         fraction = self.validation_fraction
         generator = torch.Generator().manual_seed(self.seed)
         self.module_ = self._build(user_items.shape[0], user_items.shape[1], generator)
+        # The initial weights, kept for lottery-ticket rewinding (Chapter 5); not counted in nbytes.
+        self.init_state_ = {name: tensor.detach().clone() for name, tensor in self.module_.state_dict().items()}
         validation = None
         if fraction:
             fraction = check_fraction(fraction, "validation_fraction")
