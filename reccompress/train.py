@@ -8,7 +8,7 @@ not interacted with and pushes score(u, i) above score(u, j),
 
 It owns everything the chapters share: seeded shuffling and negative sampling, mini-batches,
 the optimiser, validation NDCG with early stopping (the best epoch's weights are restored),
-an optional extra penalty (L1 or group lasso, Chapter 5) and an optional hook after every
+an optional extra penalty on the batch (L1 or group lasso, Chapter 5) and an optional hook after every
 optimiser step (re-applying pruning masks, Chapter 5), and a progress bar that can be switched
 off. With :func:`reccompress.repro.set_reproducible` in force, two runs give identical weights.
 
@@ -147,7 +147,8 @@ def fit_pairwise(
         eval_every: validate every this many epochs.
         patience: stop after this many validations without improvement.
         seed: seeds shuffling and negative sampling.
-        penalty: ``penalty(module) -> scalar tensor`` added to every batch's loss.
+        penalty: ``penalty(module, users, positives, negatives) -> scalar tensor`` added to every
+            batch's loss (the batch's id tensors let it act on the rows in use, like the L2 term).
         after_step: ``after_step(module)`` called after every optimiser step.
         progress: show a progress bar over epochs.
 
@@ -196,7 +197,7 @@ def fit_pairwise(
             if l2 > 0:
                 loss = loss + l2 * module.embedding_norms(u, i, j).mean()
             if penalty is not None:
-                loss = loss + penalty(module)
+                loss = loss + penalty(module, u, i, j)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

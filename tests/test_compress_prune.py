@@ -102,13 +102,14 @@ def test_principal_basis_is_the_best_rank_k_score_approximation(mf):
     assert error <= np.linalg.norm(full - by_norm.score(np.arange(26))) + 1e-6
 
 
-def test_penalties(mf):
+def test_penalties_act_on_the_batch_rows(mf):
     module = mf.module_
-    l1 = prune.l1_penalty(0.5)(module)
-    expected = 0.5 * (module.user_embedding.weight.abs().sum(1).mean() + module.item_embedding.weight.abs().sum(1).mean())
-    assert l1.item() == pytest.approx(expected.item())
-    group = prune.group_lasso_penalty(2.0)(module)
-    columns = module.user_embedding.weight.pow(2).sum(0) + module.item_embedding.weight.pow(2).sum(0)
+    users, positives, negatives = torch.tensor([0, 2, 2]), torch.tensor([1, 3, 5]), torch.tensor([4, 4, 0])
+    p, qi, qj = module.user_embedding(users), module.item_embedding(positives), module.item_embedding(negatives)
+    l1 = prune.l1_penalty(0.5)(module, users, positives, negatives)
+    assert l1.item() == pytest.approx((0.5 * (p.abs().sum(1) + qi.abs().sum(1) + qj.abs().sum(1)).mean()).item())
+    group = prune.group_lasso_penalty(2.0)(module, users, positives, negatives)
+    columns = p.pow(2).sum(0) + qi.pow(2).sum(0) + qj.pow(2).sum(0)
     assert group.item() == pytest.approx((2.0 * columns.sqrt().sum()).item(), rel=1e-5)
 
 
@@ -141,3 +142,14 @@ def test_bad_arguments_are_explained(mf, call, error, message):
 def test_dimension_pruning_needs_matrix_factorization(ncf):
     with pytest.raises(TypeError, match="dimension pruning needs a fitted BPRMF; got NCF"):
         prune.prune_dimensions(ncf, 2)
+
+
+def test_l1_training_drives_weights_towards_zero_where_l2_does_not(interactions):
+    repro.set_reproducible(seed=0, threads=1)
+    plain = models.BPRMF(dim=6, epochs=10, init_std=0.1, validation_fraction=0.0).fit(interactions)
+    sparse_ish = models.BPRMF(dim=6, epochs=10, init_std=0.1, validation_fraction=0.0).fit_penalized(
+        interactions, prune.l1_penalty(0.05))
+    small = lambda m: float((m.module_.user_embedding.weight.abs() < 1e-2).float().mean())  # noqa: E731
+    assert small(sparse_ish) > small(plain)
+    with pytest.raises(TypeError, match="penalty must be a function of the module"):
+        models.BPRMF(dim=2).fit_penalized(interactions, 0.1)

@@ -47,8 +47,9 @@ def test_training_is_deterministic(interactions):
 def test_loss_falls_and_hooks_run_once_per_step(interactions):
     calls = {"penalty": 0, "after_step": 0}
 
-    def penalty(module):
+    def penalty(module, users, positives, negatives):
         calls["penalty"] += 1
+        assert users.shape == positives.shape == negatives.shape
         return 0.0 * module.user_embedding.weight.sum()
 
     def after_step(module):

@@ -201,31 +201,40 @@ def lottery_ticket(model, user_items, amount: float, epochs: int, which: str = "
 # --------------------------------------------------------------------------------------------
 # Penalties for regularisation-induced sparsity
 # --------------------------------------------------------------------------------------------
-def l1_penalty(strength: float, which: str = "embeddings"):
-    """``penalty(module)`` = strength * sum |w| over the chosen layers' weights (mean over rows).
+def _batch_rows(module, users, positives, negatives):
+    """The embedding rows a BPR batch uses: (batch, dim) user rows and two (batch, dim) item rows."""
+    return module.user_embedding(users), module.item_embedding(positives), module.item_embedding(negatives)
 
-    L1 has a constant pull towards zero, so small weights reach (nearly) zero and can be
-    thresholded; L2's pull vanishes near zero, so it shrinks weights without zeroing them.
+
+def l1_penalty(strength: float):
+    """``penalty(module, users, positives, negatives)`` = strength * mean over the batch of
+    |p_u|_1 + |q_i|_1 + |q_j|_1 — the L1 analogue of the loop's L2 term, on the rows in use.
+
+    L1 pulls every weight towards zero with the same force however small it is, so small weights
+    reach (nearly) zero and can be thresholded; L2's pull vanishes near zero, so it shrinks
+    weights without zeroing them. Acting on the batch's rows (not the whole table at every step)
+    matters with Adam, which would otherwise push every unused row towards zero at full speed.
     """
     strength = check_non_negative(strength, "strength")
-    kinds = {"embeddings": (nn.Embedding,), "mlp": (nn.Linear,), "all": (nn.Embedding, nn.Linear)}[which]
 
-    def penalty(module):
-        return strength * sum(layer.weight.abs().sum(dim=1).mean() for layer in module.modules() if isinstance(layer, kinds))
+    def penalty(module, users, positives, negatives):
+        rows = _batch_rows(module, users, positives, negatives)
+        return strength * sum(row.abs().sum(dim=1) for row in rows).mean()
 
     return penalty
 
 
 def group_lasso_penalty(strength: float):
-    """``penalty(module)`` = strength * sum_k sqrt(||P[:, k]||^2 + ||Q[:, k]||^2) for an MF module.
+    """``penalty(module, users, positives, negatives)`` = strength * sum_k ||column k of the batch's
+    rows||_2: one group per latent dimension, spanning the user and the item rows in use.
 
-    One group per latent dimension, spanning the user and the item table: the penalty drives
-    whole dimensions to zero together (Yuan and Lin, 2006), which structured pruning can remove.
+    The Euclidean norm of a group has a constant pull towards zero as a whole (Yuan and Lin, 2006),
+    so whole dimensions die together, which structured pruning can then remove.
     """
     strength = check_non_negative(strength, "strength")
 
-    def penalty(module):
-        columns = module.user_embedding.weight.pow(2).sum(0) + module.item_embedding.weight.pow(2).sum(0)
+    def penalty(module, users, positives, negatives):
+        columns = sum(row.pow(2).sum(dim=0) for row in _batch_rows(module, users, positives, negatives))
         return strength * torch.sqrt(columns + 1e-12).sum()
 
     return penalty

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_fitted, check_fraction, check_non_negative, check_positive_int
+from .._checks import check_fitted, check_fraction, check_non_negative, check_positive_int, check_user_items
 from ..measure import nbytes
 from .. import splits, train
 from .base import Recommender
@@ -136,8 +136,19 @@ class NeuralRecommender(Recommender):
             "progress": self.progress,
         }
 
-    def _fit(self, user_items) -> None:
+    def fit_penalized(self, user_items, penalty) -> "NeuralRecommender":
+        """``fit`` with ``penalty(module, users, positives, negatives) -> scalar tensor`` added to
+        every batch's loss (e.g. the L1 or group-lasso terms of :mod:`reccompress.compress.prune`)."""
+        check_user_items(user_items)
+        if not callable(penalty):
+            raise TypeError(f"penalty must be a function of the module returning a scalar tensor; got {penalty!r}")
+        self._fit(user_items, penalty=penalty)
+        self.user_items_ = user_items
+        return self
+
+    def _fit(self, user_items, penalty=None) -> None:
         settings = self._train_settings()
+        settings["penalty"] = penalty
         fraction = self.validation_fraction
         generator = torch.Generator().manual_seed(self.seed)
         self.module_ = self._build(user_items.shape[0], user_items.shape[1], generator)
