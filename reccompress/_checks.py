@@ -63,6 +63,11 @@ def check_positive_int(value, name: str, minimum: int = 1, maximum: int | None =
     return int(value)
 
 
+def check_rank(rank, shape, minimum: int = 1) -> int:
+    """Check a factorization rank below min(shape): at full rank a factorization compresses nothing."""
+    return check_positive_int(rank, "rank", minimum=minimum, maximum=min(shape) - 1)
+
+
 def check_non_negative(value, name: str) -> float:
     """Check a non-negative finite real number (e.g. a regularization weight)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

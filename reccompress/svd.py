@@ -21,7 +21,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from ._checks import check_positive_int, describe
+from ._checks import check_positive_int, check_rank, describe
 
 __all__ = ["SOLVERS", "randomized_svd", "tail_error", "truncated_svd"]
 
@@ -34,11 +34,6 @@ def _check_matrix(matrix, name: str = "matrix"):
     if min(matrix.shape) < 2:
         raise ValueError(f"{name} must have at least 2 rows and 2 columns to truncate; got shape {matrix.shape}")
     return matrix
-
-
-def _check_rank(rank, shape) -> int:
-    limit = min(shape) - 1
-    return check_positive_int(rank, "rank", maximum=limit)
 
 
 def randomized_svd(matrix, rank: int, oversamples: int | None = None, power_iterations: int = 4, seed: int = 0):
@@ -68,7 +63,7 @@ def randomized_svd(matrix, rank: int, oversamples: int | None = None, power_iter
         ``(u, s, vt)``: (m, rank), (rank,) decreasing, (rank, n), float64.
     """
     matrix = _check_matrix(matrix)
-    rank = _check_rank(rank, matrix.shape)
+    rank = check_rank(rank, matrix.shape)
     oversamples = rank if oversamples is None else check_positive_int(oversamples, "oversamples", minimum=0)
     power_iterations = check_positive_int(power_iterations, "power_iterations", minimum=0)
     a = matrix.astype(np.float64)
@@ -102,7 +97,7 @@ def truncated_svd(matrix, rank: int, solver: str = "arpack", seed: int = 0, **op
         ``(u, s, vt)``: (m, rank), (rank,) decreasing, (rank, n), float64.
     """
     matrix = _check_matrix(matrix)
-    rank = _check_rank(rank, matrix.shape)
+    rank = check_rank(rank, matrix.shape)
     if solver == "randomized":
         return randomized_svd(matrix, rank, seed=seed, **options)
     if solver not in SOLVERS:

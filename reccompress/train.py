@@ -51,6 +51,15 @@ class TrainingHistory:
     stopped_early: bool = False
 
 
+def _with_sorted_indices(user_items):
+    """``user_items`` as CSR with sorted column indices; a sorted copy if needed, never in place."""
+    user_items = user_items.tocsr()
+    if not user_items.has_sorted_indices:
+        user_items = user_items.copy()
+        user_items.sort_indices()
+    return user_items
+
+
 class NegativeSampler:
     """Draws, for each user in a batch, one item uniformly among the items they have not seen.
 
@@ -64,8 +73,7 @@ class NegativeSampler:
     """
 
     def __init__(self, user_items, max_rounds: int = 50):
-        user_items = user_items.tocsr()
-        user_items.sort_indices()
+        user_items = _with_sorted_indices(user_items)
         self.n_items = user_items.shape[1]
         rows = np.repeat(np.arange(user_items.shape[0], dtype=np.int64), np.diff(user_items.indptr))
         self.seen_keys = rows * self.n_items + user_items.indices.astype(np.int64)  # sorted: CSR order
@@ -170,8 +178,7 @@ def fit_pairwise(
         raise ValueError(
             f"validation.train must have the shape of user_items {user_items.shape}; got {validation.train.shape}"
         )
-    user_items = user_items.tocsr()
-    user_items.sort_indices()
+    user_items = _with_sorted_indices(user_items)
     coo = user_items.tocoo()
     users_all, items_all = coo.row.astype(np.int64), coo.col.astype(np.int64)
     rng = np.random.default_rng(seed)

@@ -99,3 +99,12 @@ def test_unknown_validation_metric_is_explained(interactions):
     with pytest.raises(ValueError, match="metric must be one of"):
         train.fit_pairwise(make_module(interactions), validation.train, validation=validation, metric="auc@5",
                            epochs=1, progress=False)
+
+
+def test_training_does_not_reorder_the_callers_matrix(interactions):
+    shuffled = interactions.copy()
+    shuffled.indices[:3] = shuffled.indices[:3][::-1]  # row 0 now has unsorted column indices
+    shuffled.has_sorted_indices = False
+    before = shuffled.indices.copy()
+    train.fit_pairwise(make_module(interactions), shuffled, epochs=1, progress=False)
+    assert np.array_equal(shuffled.indices, before)

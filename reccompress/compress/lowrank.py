@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_fitted, check_positive_int, describe
+from .._checks import check_fitted, check_rank, describe
 from ..measure import nbytes
 from ..models.base import Recommender
 from ..models.itemitem import EASE
@@ -85,13 +85,13 @@ def factorize(model, rank: int, approximate: str = "scores", solver: str = "arpa
     if approximate not in APPROXIMATIONS:
         raise ValueError(f"approximate must be one of {APPROXIMATIONS}; got {approximate!r}")
     weights = np.asarray(dense_weights(model), dtype=np.float64)
-    rank = check_positive_int(rank, "rank", maximum=weights.shape[0] - 1)
+    rank = check_rank(rank, weights.shape)
     if approximate == "weights":
         u, s, vt = truncated_svd(weights, rank, solver=solver, seed=seed)
         left = u * s
     else:
         scores = np.asarray(model.user_items_ @ weights)  # (n_users, n_items) training scores
-        rank = check_positive_int(rank, "rank", maximum=min(scores.shape) - 1)
+        rank = check_rank(rank, scores.shape)
         _, _, vt = truncated_svd(scores, rank, solver=solver, seed=seed)
         left = weights @ vt.T
     compressed = LowRankItemItem(rank=rank, approximate=approximate)
@@ -155,7 +155,7 @@ def truncate_ease(model, rank: int, solver: str = "arpack", seed: int = 0) -> Tr
         raise TypeError(f"truncate_ease needs a fitted EASE model; got {describe(model)}")
     check_fitted(model, "weights_")
     user_items = model.user_items_
-    rank = check_positive_int(rank, "rank", maximum=min(user_items.shape) - 1)
+    rank = check_rank(rank, user_items.shape)
     _, singular_values, vt = truncated_svd(user_items, rank, solver=solver, seed=seed)
     squared = singular_values**2
     shrinkage = squared / (squared + model.l2) if model.l2 > 0 else np.ones_like(squared)

@@ -17,17 +17,12 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from .._checks import check_fitted, check_ids, check_non_negative, check_positive_int
+from .._checks import check_fitted, check_ids, check_non_negative, check_positive_int, check_rank
 from ..measure import nbytes
 from ..svd import truncated_svd
 from .base import Recommender
 
 __all__ = ["BiasedMF", "ImplicitALS", "PureSVD", "implicit_als_loss"]
-
-
-def _check_rank(rank, shape, minimum: int = 1) -> int:
-    """A rank must be below min(n_users, n_items): at full rank a factorization is no model."""
-    return check_positive_int(rank, "rank", minimum=minimum, maximum=min(shape) - 1)
 
 
 class PureSVD(Recommender):
@@ -56,7 +51,7 @@ class PureSVD(Recommender):
         self.solver = solver
 
     def _fit(self, user_items) -> None:
-        rank = _check_rank(self.rank, user_items.shape)
+        rank = check_rank(self.rank, user_items.shape)
         _, singular_values, vt = truncated_svd(user_items, rank, solver=self.solver, seed=self.seed)
         self.singular_values_ = singular_values
         self.item_factors_ = np.ascontiguousarray(vt.T, dtype=np.float32)
@@ -194,7 +189,7 @@ class ImplicitALS(Recommender):
         self.progress = progress
 
     def _fit(self, user_items) -> None:
-        rank = _check_rank(self.rank, user_items.shape)
+        rank = check_rank(self.rank, user_items.shape)
         l2 = check_non_negative(self.l2, "l2")
         alpha = check_non_negative(self.alpha, "alpha")
         iterations = check_positive_int(self.iterations, "iterations")
@@ -268,7 +263,7 @@ class BiasedMF(Recommender):
         self.progress = progress
 
     def _fit(self, user_items) -> None:
-        rank = _check_rank(self.rank, user_items.shape, minimum=0)
+        rank = check_rank(self.rank, user_items.shape, minimum=0)
         l2 = check_non_negative(self.l2, "l2")
         iterations = check_positive_int(self.iterations, "iterations")
         if user_items.nnz == 0:
