@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_ids, check_positive_int, check_user_items, describe
+from ._checks import check_ids, check_int_sequence, check_positive_int, check_seed, check_user_items, describe
 
 __all__ = [
     "evaluate",
@@ -111,12 +111,27 @@ def hits_at_k(ranked: np.ndarray, truth) -> np.ndarray:
         (n, k) bool.
     """
     check_user_items(truth, "truth")
-    if ranked.ndim != 2 or ranked.shape[0] != truth.shape[0]:
+    _check_ranked(ranked, truth.shape[1])
+    if ranked.shape[0] != truth.shape[0]:
         raise ValueError(f"ranked must have shape ({truth.shape[0]}, k) to match truth; got {ranked.shape}")
     return np.take_along_axis(_relevance_mask(truth), ranked, axis=1)
 
 
+def _check_ranked(ranked, n_items: int) -> None:
+    if not isinstance(ranked, np.ndarray) or ranked.ndim != 2 or not np.issubdtype(ranked.dtype, np.integer):
+        raise TypeError(f"ranked must be a 2-D integer array (n, k) of item ids, e.g. from top_k; got {describe(ranked)}")
+    if ranked.size and (ranked.min() < 0 or ranked.max() >= n_items):
+        raise ValueError(f"ranked item ids must lie in [0, {n_items}); got values from {ranked.min()} to {ranked.max()}")
+
+
+def _check_hits(hits) -> np.ndarray:
+    if not isinstance(hits, np.ndarray) or hits.ndim != 2 or hits.dtype != bool:
+        raise TypeError(f"hits must be a 2-D boolean array (n, k), e.g. from hits_at_k; got {describe(hits)}")
+    return hits
+
+
 def _check_relevant(hits: np.ndarray, n_relevant) -> np.ndarray:
+    hits = _check_hits(hits)
     n_relevant = np.asarray(n_relevant)
     if n_relevant.shape != (hits.shape[0],):
         raise ValueError(f"n_relevant must have shape ({hits.shape[0]},), one count per row of hits; got {n_relevant.shape}")
@@ -136,12 +151,12 @@ def recall_at_k(hits: np.ndarray, n_relevant) -> np.ndarray:
 
 def precision_at_k(hits: np.ndarray) -> np.ndarray:
     """Share of the k recommended items that are relevant. (n,) float64."""
-    return hits.mean(axis=1)
+    return _check_hits(hits).mean(axis=1)
 
 
 def hit_rate_at_k(hits: np.ndarray) -> np.ndarray:
     """1.0 if at least one of the k recommended items is relevant, else 0.0. (n,) float64."""
-    return hits.any(axis=1).astype(np.float64)
+    return _check_hits(hits).any(axis=1).astype(np.float64)
 
 
 def ndcg_at_k(hits: np.ndarray, n_relevant) -> np.ndarray:
@@ -176,6 +191,8 @@ def reciprocal_rank(scores: np.ndarray, truth) -> np.ndarray:
 
 def item_coverage_at_k(ranked: np.ndarray, n_items: int) -> float:
     """Share of the catalogue that appears in at least one user's top-k list."""
+    n_items = check_positive_int(n_items, "n_items")
+    _check_ranked(ranked, n_items)
     return np.unique(ranked).size / n_items
 
 
@@ -183,7 +200,20 @@ def item_coverage_at_k(ranked: np.ndarray, n_items: int) -> float:
 # Rating prediction
 # --------------------------------------------------------------------------------------------
 def _check_pair(predicted, actual) -> tuple[np.ndarray, np.ndarray]:
-    predicted, actual = np.asarray(predicted, dtype=np.float64), np.asarray(actual, dtype=np.float64)
+    arrays = []
+    for name, values in (("predicted", predicted), ("actual", actual)):
+        array = np.asarray(values)
+        if not (np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.complexfloating)):
+            raise TypeError(f"{name} must hold real numbers (ratings); got {describe(values)}")
+        array = array.astype(np.float64)
+        if array.ndim == 1 and not np.all(np.isfinite(array)):
+            bad = np.flatnonzero(~np.isfinite(array))
+            raise ValueError(
+                f"{name} contains {bad.size} NaN or infinite value(s) (first at position {bad[0]}); "
+                "a model predicted NaN, or a rating is missing: drop or fill those pairs first"
+            )
+        arrays.append(array)
+    predicted, actual = arrays
     if predicted.shape != actual.shape or predicted.ndim != 1 or predicted.size == 0:
         raise ValueError(f"predicted and actual must be non-empty 1-D arrays of one shape; got {predicted.shape} and {actual.shape}")
     return predicted, actual
@@ -204,6 +234,16 @@ def mae(predicted, actual) -> float:
 # --------------------------------------------------------------------------------------------
 # Models on splits
 # --------------------------------------------------------------------------------------------
+def _check_split(split) -> None:
+    if not (hasattr(split, "train") and hasattr(split, "test") and callable(getattr(split, "test_users", None))):
+        raise TypeError(f"split must be a reccompress.splits.Split (train and test matrices); got {describe(split)}")
+
+
+def _check_scorer(model) -> None:
+    if not callable(getattr(model, "score", None)):
+        raise TypeError(f"model must have a score(user_ids) method (a fitted recommender); got {describe(model)}")
+
+
 def _batches(user_ids: np.ndarray, n_items: int):
     size = max(1, _CELLS_PER_BATCH // max(n_items, 1))
     for start in range(0, len(user_ids), size):
@@ -234,11 +274,12 @@ def evaluate(model, split, ks=(10, 20), users=None) -> dict[str, float]:
         ``{"ndcg@10": ..., "recall@10": ..., "precision@10": ..., "hit_rate@10": ...,
         "coverage@10": ..., ..., "mrr": ...}``, plain floats.
     """
+    _check_split(split)
+    _check_scorer(model)
     train, test = split.train, split.test
     n_items = train.shape[1]
+    ks = check_int_sequence(ks, "ks", "(10, 20)")
     ks = tuple(check_positive_int(k, "k", maximum=n_items) for k in ks)
-    if not ks:
-        raise ValueError("ks must name at least one list length, e.g. ks=(10, 20)")
     if users is None:
         users = split.test_users()
     else:
@@ -287,8 +328,10 @@ def sampled_evaluate(model, split, k: int = 10, n_negatives: int | None = 100, s
     k = check_positive_int(k, "k")
     if n_negatives is not None:
         n_negatives = check_positive_int(n_negatives, "n_negatives")
+    _check_split(split)
+    _check_scorer(model)
     train, test = split.train, split.test
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     users = split.test_users()
     per_user_hr, per_user_ndcg = [], []
     for batch in _batches(users, train.shape[1]):

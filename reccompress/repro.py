@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_positive_int
+from ._checks import check_positive_int, check_seed
 
 __all__ = ["ReproSettings", "set_reproducible"]
 
@@ -50,7 +50,7 @@ def set_reproducible(seed: int = 0, threads: int = 1) -> ReproSettings:
         The settings applied, printable as one line.
     """
     global _blas_limiter
-    seed = check_positive_int(seed, "seed", minimum=0)
+    seed = check_seed(seed)
     threads = check_positive_int(threads, "threads")
     import torch
     from threadpoolctl import threadpool_limits

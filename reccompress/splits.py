@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import data
-from ._checks import check_fraction, check_positive_int, check_user_items
+from ._checks import check_fraction, check_positive_int, check_seed, check_user_items
 
 __all__ = ["Split", "leave_last_out", "ml100k_official", "random_holdout"]
 
@@ -34,6 +34,13 @@ class Split:
     def __post_init__(self):
         check_user_items(self.train, "train")
         check_user_items(self.test, "test", shape=self.train.shape)
+        shared = self.train.multiply(self.test)  # non-zero exactly on the cells both store
+        if shared.nnz:
+            rows, cols = shared.nonzero()
+            raise ValueError(
+                f"train and test share {shared.nnz} (user, item) cell(s), e.g. user {rows[0]}, item {cols[0]}: a model "
+                "would be judged on what it was trained on; remove those cells from one of the two matrices"
+            )
 
     def __repr__(self) -> str:
         n_users, n_items = self.train.shape
@@ -67,7 +74,7 @@ def random_holdout(user_items, test_fraction: float = 0.2, seed: int = 0) -> Spl
     """
     check_user_items(user_items)
     test_fraction = check_fraction(test_fraction, "test_fraction")
-    seed = check_positive_int(seed, "seed", minimum=0)
+    seed = check_seed(seed)
     coo = user_items.tocoo()
     order = np.lexsort((coo.col, coo.row))  # canonical order, whatever the input's storage
     rows, cols, values = coo.row[order], coo.col[order], coo.data[order]
@@ -102,7 +109,7 @@ def leave_last_out(interactions: data.Interactions, n_last: int = 1, feedback: s
     if not isinstance(interactions, data.Interactions):
         raise TypeError(f"leave_last_out needs an Interactions log with timestamps; got {type(interactions).__name__}")
     n_last = check_positive_int(n_last, "n_last")
-    seed = check_positive_int(seed, "seed", minimum=0)
+    seed = check_seed(seed)
     ties = np.random.default_rng(seed).random(len(interactions))
     order = np.lexsort((ties, interactions.timestamps, interactions.users))  # by user, then time
     users = interactions.users[order]

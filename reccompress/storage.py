@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
-from ._checks import check_user_items
+from ._checks import check_integer, check_positive_int, check_user_items, describe
 
 __all__ = ["FORMATS", "Bitmap", "crossover_density", "predicted_nbytes", "store"]
 
@@ -48,6 +47,9 @@ class Bitmap:
 
     def row(self, index: int) -> np.ndarray:
         """Column indices set in one row, ascending."""
+        index = check_integer(index, "index")
+        if not 0 <= index < self.shape[0]:
+            raise IndexError(f"row index must lie in [0, {self.shape[0]}) for a bitmap of shape {self.shape}; got {index}")
         n_cols = self.shape[1]
         start, stop = index * n_cols, (index + 1) * n_cols
         unpacked = np.unpackbits(self.bits[start // 8 : (stop + 7) // 8])
@@ -60,6 +62,35 @@ def _check_format(fmt: str) -> None:
         raise ValueError(f"unknown storage format {fmt!r}; valid formats are {', '.join(FORMATS)}")
 
 
+def _check_shape(shape) -> tuple[int, int]:
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 2:
+        raise TypeError(f"shape must be a pair (n_rows, n_cols); got {describe(shape)}")
+    return check_positive_int(shape[0], "n_rows"), check_positive_int(shape[1], "n_cols")
+
+
+def _check_dtypes(value_dtype, index_dtype):
+    value = None if value_dtype is None else np.dtype(value_dtype)
+    if value is not None and not (np.issubdtype(value, np.number) or value == np.bool_):
+        raise TypeError(f"value_dtype must be a numeric dtype such as np.float32 (or None); got {value}")
+    index = np.dtype(index_dtype)
+    if not np.issubdtype(index, np.integer):
+        raise TypeError(f"index_dtype must be an integer dtype such as np.int32; got {index}")
+    return value, index
+
+
+def _check_index_capacity(index, fmt: str, shape, nnz: int) -> None:
+    """Refuse an index dtype too small for the indices (or pointers) a format must store."""
+    if fmt in ("dense", "bitmap"):
+        return
+    n_rows, n_cols = shape
+    largest = {"coo": max(n_rows, n_cols) - 1, "csr": max(n_cols - 1, nnz), "csc": max(n_rows - 1, nnz)}[fmt]
+    if largest > np.iinfo(index).max:
+        raise ValueError(
+            f"index_dtype {index} holds values up to {np.iinfo(index).max:,}, but {fmt.upper()} of a {n_rows} x {n_cols} "
+            f"matrix with {nnz:,} non-zeros needs {largest:,}; use a wider index dtype such as np.int32 or np.int64"
+        )
+
+
 def predicted_nbytes(shape, nnz: int, fmt: str, value_dtype=np.float32, index_dtype=np.int32) -> int:
     """Bytes a (n_rows, n_cols) matrix with ``nnz`` non-zeros takes in ``fmt``.
 
@@ -68,9 +99,19 @@ def predicted_nbytes(shape, nnz: int, fmt: str, value_dtype=np.float32, index_dt
     ``index_dtype``; the bitmap ignores both dtypes.
     """
     _check_format(fmt)
-    n_rows, n_cols = shape
-    value = 0 if value_dtype is None else np.dtype(value_dtype).itemsize
-    index = np.dtype(index_dtype).itemsize
+    n_rows, n_cols = _check_shape(shape)
+    nnz = check_integer(nnz, "nnz (a count of non-zeros; round a density times the cells)")
+    if not 0 <= nnz <= n_rows * n_cols:
+        raise ValueError(f"nnz must lie in [0, {n_rows * n_cols:,}] for a {n_rows} x {n_cols} matrix; got {nnz:,}")
+    value_type, index_type = _check_dtypes(value_dtype, index_dtype)
+    _check_index_capacity(index_type, fmt, (n_rows, n_cols), nnz)
+    return _bytes(n_rows, n_cols, nnz, fmt, value_type, index_type)
+
+
+def _bytes(n_rows: int, n_cols: int, nnz: int, fmt: str, value_type, index_type) -> int:
+    """The byte arithmetic of :func:`predicted_nbytes`, on checked arguments."""
+    value = 0 if value_type is None else value_type.itemsize
+    index = index_type.itemsize
     if fmt == "dense":
         return n_rows * n_cols * (value or 1)
     if fmt == "bitmap":
@@ -86,9 +127,13 @@ def crossover_density(shape, fmt: str, than: str = "dense", value_dtype=np.float
 
     Both byte counts are linear in nnz, so the crossover solves one linear equation.
     """
-    n_cells = shape[0] * shape[1]
-    at = {nnz: predicted_nbytes(shape, nnz, fmt, value_dtype, index_dtype)
-          - predicted_nbytes(shape, nnz, than, value_dtype, index_dtype) for nnz in (0, n_cells)}
+    _check_format(fmt)
+    _check_format(than)
+    n_rows, n_cols = _check_shape(shape)
+    value_type, index_type = _check_dtypes(value_dtype, index_dtype)
+    n_cells = n_rows * n_cols
+    at = {nnz: _bytes(n_rows, n_cols, nnz, fmt, value_type, index_type)
+          - _bytes(n_rows, n_cols, nnz, than, value_type, index_type) for nnz in (0, n_cells)}
     # difference(nnz) = at[0] + slope * nnz; zero at nnz = -at[0] / slope
     slope = (at[n_cells] - at[0]) / n_cells
     if slope == 0:
@@ -101,6 +146,8 @@ def store(user_items, fmt: str, value_dtype=np.float32, index_dtype=np.int32):
     sparse matrix with the given value and index dtypes (``measure.nbytes`` counts any of them)."""
     check_user_items(user_items)
     _check_format(fmt)
+    value_type, index_type = _check_dtypes(value_dtype, index_dtype)
+    _check_index_capacity(index_type, fmt, user_items.shape, user_items.nnz)
     if fmt == "bitmap":
         return Bitmap.from_csr(user_items)
     if fmt == "dense":

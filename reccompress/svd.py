@@ -21,7 +21,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from ._checks import check_positive_int, check_rank, describe
+from ._checks import check_positive_int, check_rank, check_seed, describe
 
 __all__ = ["SOLVERS", "randomized_svd", "tail_error", "truncated_svd"]
 
@@ -31,6 +31,9 @@ SOLVERS = ("lapack", "arpack", "randomized")
 def _check_matrix(matrix, name: str = "matrix"):
     if not (sp.issparse(matrix) or isinstance(matrix, np.ndarray)) or matrix.ndim != 2:
         raise TypeError(f"{name} must be a 2-D numpy array or scipy.sparse matrix; got {describe(matrix)}")
+    values = matrix.data if sp.issparse(matrix) else matrix
+    if not np.issubdtype(values.dtype, np.number) or not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} must hold finite real numbers; got {describe(matrix)} with NaN, infinite or non-numeric values")
     if min(matrix.shape) < 2:
         raise ValueError(f"{name} must have at least 2 rows and 2 columns to truncate; got shape {matrix.shape}")
     return matrix
@@ -68,7 +71,7 @@ def randomized_svd(matrix, rank: int, oversamples: int | None = None, power_iter
     power_iterations = check_positive_int(power_iterations, "power_iterations", minimum=0)
     a = matrix.astype(np.float64)
     width = min(rank + oversamples, min(a.shape))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     y = a @ rng.standard_normal((a.shape[1], width))
     for _ in range(power_iterations):
         # Re-normalise between products: without it, rounding erases all but the top direction.
@@ -98,6 +101,7 @@ def truncated_svd(matrix, rank: int, solver: str = "arpack", seed: int = 0, **op
     """
     matrix = _check_matrix(matrix)
     rank = check_rank(rank, matrix.shape)
+    seed = check_seed(seed)
     if solver == "randomized":
         return randomized_svd(matrix, rank, seed=seed, **options)
     if solver not in SOLVERS:
@@ -123,7 +127,10 @@ def tail_error(singular_values, rank: int) -> tuple[float, float]:
     Returns:
         ``(frobenius, spectral)``: sqrt(sum of the discarded s_i^2) and the largest discarded s_i.
     """
-    values = np.sort(np.asarray(singular_values, dtype=np.float64))[::-1]
+    values = np.asarray(singular_values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) or (values < 0).any():
+        raise ValueError(f"singular_values must be a non-empty 1-D array of finite values >= 0; got {describe(singular_values)}")
+    values = np.sort(values)[::-1]
     rank = check_positive_int(rank, "rank", minimum=0, maximum=values.size)
     tail = values[rank:]
     return float(np.sqrt(np.sum(tail**2))), float(tail[0]) if tail.size else 0.0

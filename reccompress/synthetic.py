@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._checks import check_non_negative, check_positive_int
+from ._checks import check_non_negative, check_positive_int, check_seed
 
 __all__ = ["power_law_interactions"]
 
@@ -29,9 +29,10 @@ def power_law_interactions(
     n_users = check_positive_int(n_users, "n_users")
     n_items = check_positive_int(n_items, "n_items")
     exponent = check_non_negative(exponent, "exponent")
+    mean_per_user = check_non_negative(mean_per_user, "mean_per_user")
     if not mean_per_user >= 1:
         raise ValueError(f"mean_per_user must be at least 1; got {mean_per_user}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     popularity = (np.arange(1, n_items + 1, dtype=np.float64)) ** -exponent
     cumulative = np.cumsum(popularity / popularity.sum())
     per_user = rng.geometric(1.0 / mean_per_user, size=n_users)

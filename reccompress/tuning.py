@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from . import metrics
+from ._checks import check_callable, describe
 
 __all__ = ["GridSearchResult", "grid_search"]
 
@@ -52,8 +53,14 @@ def grid_search(
         ks: list lengths evaluated.
         progress: show a progress bar.
     """
-    if not grid or any(len(values) == 0 for values in grid.values()):
-        raise ValueError(f"grid must map each hyper-parameter name to a non-empty list of values; got {dict(grid)!r}")
+    check_callable(make_model, "make_model", "a function (or class) building an unfitted model from keyword arguments")
+    if not isinstance(grid, Mapping) or not grid:
+        raise TypeError(f"grid must be a non-empty mapping {{name: [values, ...]}}; got {describe(grid)}")
+    for name, values in grid.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+            raise ValueError(f"grid[{name!r}] must be a non-empty list of values, e.g. [100.0, 500.0]; got {values!r}")
+    if not (hasattr(validation, "train") and hasattr(validation, "test")):
+        raise TypeError(f"validation must be a Split carved out of the training data; got {describe(validation)}")
     names = list(grid)
     settings = [dict(zip(names, values)) for values in itertools.product(*grid.values())]
     from tqdm import tqdm  # plain text bar: tqdm.auto warns in notebooks without ipywidgets

@@ -12,10 +12,11 @@ def ease(user_items):
 
 def test_weights_target_keeps_the_best_rank_r_weights(ease):
     compressed = lowrank.factorize(ease, rank=2, approximate="weights", solver="lapack")
-    assert compressed.left_.shape == (5, 2) and compressed.right_.shape == (2, 5)
+    left, right = compressed.fold_in_.to_dense(), compressed.item_table_.to_dense().T  # W ~ A B
+    assert left.shape == (5, 2) and right.shape == (2, 5)
     w = ease.weights_.astype(np.float64)
     spectrum = np.linalg.svd(w, compute_uv=False)
-    error = np.linalg.norm(w - compressed.left_ @ compressed.right_, "fro")
+    error = np.linalg.norm(w - left @ right, "fro")
     assert np.isclose(error, np.sqrt(np.sum(spectrum[2:] ** 2)), rtol=1e-5)
 
 
@@ -35,11 +36,12 @@ def test_compressed_model_keeps_the_protocol_and_exact_nbytes(ease):
     assert compressed.nbytes == 2 * 3 * 5 * 4
     items, scores = compressed.recommend([0, 6], k=2)
     assert items.shape == scores.shape == (2, 2)
-    assert repr(compressed) == "LowRankItemItem(rank=3, approximate='scores')"
+    assert repr(compressed) == "FactorRecommender(factorize(rank=3, approximate='scores'))"
+    assert compressed.source_ is ease and compressed.rank == 3
 
 
 def test_factorize_accepts_every_item_item_model(user_items):
-    for model in (models.ItemKNN(k=2).fit(user_items), sparse.magnitude_prune(models.EASE(1.0).fit(user_items), 0.5)):
+    for model in (models.ItemKNN(k=2).fit(user_items), sparse.magnitude_prune(models.EASE(l2=1.0).fit(user_items), 0.5)):
         assert lowrank.factorize(model, rank=2).score([1]).shape == (1, 5)
 
 
@@ -48,12 +50,14 @@ def test_bad_arguments_are_explained(ease, user_items):
         lowrank.factorize(ease, 2, approximate="users")
     with pytest.raises(ValueError, match="rank must be at least 1 and at most 4; got 5"):
         lowrank.factorize(ease, 5)
-    with pytest.raises(TypeError, match="expected a fitted EASE, ItemKNN or SparseItemItem model; got PureSVD"):
+    with pytest.raises(TypeError, match="expected a fitted item-item model .*; got PureSVD"):
         lowrank.factorize(models.PureSVD(rank=2).fit(user_items), 2)
     with pytest.raises(RuntimeError, match="not fitted yet"):
         lowrank.factorize(models.EASE(), 2)
-    with pytest.raises(RuntimeError, match="made by compressing a fitted item-item model"):
-        lowrank.LowRankItemItem().fit(user_items)
+    with pytest.raises(RuntimeError, match=r"built by a compression verb \(factorize\), not fitted"):
+        lowrank.factorize(ease, 2).fit(user_items)
+    with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+        lowrank.factorize(ease, 2, seed=0.5)
 
 
 def test_truncated_ease_equals_ease_fitted_on_the_rank_r_gram_matrix():
@@ -79,11 +83,12 @@ def test_truncated_ease_equals_ease_fitted_on_the_rank_r_gram_matrix():
 
 def test_truncated_ease_nbytes_and_errors(ease, user_items):
     truncated = lowrank.truncate_ease(ease, rank=3)
+    assert truncated.fold_in_ is truncated.item_table_  # V_r serves both roles, stored once
     assert truncated.nbytes == (5 * 3 + 3 + 5) * 4
-    assert repr(truncated) == "TruncatedEASE(rank=3, l2=0.5)"
+    assert repr(truncated) == "FactorRecommender(truncate_ease(rank=3))"
     with pytest.raises(TypeError, match="truncate_ease needs a fitted EASE model; got ItemKNN"):
         lowrank.truncate_ease(models.ItemKNN(k=2).fit(user_items), 2)
     with pytest.raises(ValueError, match="rank must be at least 1 and at most 4; got 5"):
         lowrank.truncate_ease(ease, 5)
-    with pytest.raises(RuntimeError, match="made from a fitted EASE"):
-        lowrank.TruncatedEASE().fit(user_items)
+    with pytest.raises(RuntimeError, match=r"built by a compression verb \(truncate_ease\)"):
+        truncated.fit(user_items)

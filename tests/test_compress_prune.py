@@ -3,8 +3,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from reccompress import models, repro
-from reccompress.compress import prune
+from reccompress import measure, models, repro, train
+from reccompress.compress import base, prune
+from reccompress.train import TrainSettings
 
 
 @pytest.fixture
@@ -16,13 +17,13 @@ def interactions() -> sp.csr_array:
 @pytest.fixture
 def mf(interactions):
     repro.set_reproducible(seed=0, threads=1)
-    return models.BPRMF(dim=6, epochs=3, init_std=0.1).fit(interactions)
+    return models.BPRMF(rank=6, init_std=0.1, training=TrainSettings(epochs=3)).fit(interactions)
 
 
 @pytest.fixture
 def ncf(interactions):
     repro.set_reproducible(seed=0, threads=1)
-    return models.NCF(dim=4, hidden=(5,), epochs=2, init_std=0.1).fit(interactions)
+    return models.NCF(rank=4, hidden=(5,), init_std=0.1, training=TrainSettings(epochs=2)).fit(interactions)
 
 
 def count_zeros(model, which="embeddings"):
@@ -58,6 +59,7 @@ def test_finalize_leaves_no_mask_and_the_same_outputs(ncf):
     assert not any(name.endswith("_mask") for name, _ in final.module_.named_buffers())
     assert np.array_equal(final.score([0, 5]), pruned.score([0, 5]))
     assert final.nbytes == ncf.nbytes  # dense storage: zeros cost as much as any number
+    assert pruned.nbytes == ncf.nbytes  # a masked layer counts its effective weight once, not orig + mask
 
 
 def test_fine_tuning_keeps_pruned_weights_at_zero(mf, interactions):
@@ -65,11 +67,25 @@ def test_fine_tuning_keeps_pruned_weights_at_zero(mf, interactions):
     tuned = prune.fine_tune(pruned, interactions, epochs=2)
     assert count_zeros(tuned) >= count_zeros(pruned)
     assert not np.array_equal(tuned.score([1]), pruned.score([1]))  # it did train
+    assert len(tuned.history_.losses) == 2 and tuned.source_ is pruned
+
+
+def test_fine_tuning_refuses_a_matrix_of_another_shape(mf, interactions):
+    with pytest.raises(ValueError, match=r"user_items has shape \(26, 16\) but the model was trained on \(26, 17\)"):
+        prune.fine_tune(mf, interactions[:, :16].tocsr(), epochs=1)
+
+
+def test_fine_tuning_a_dense_factor_model_trains_its_tables(mf, interactions):
+    smaller = prune.prune_dimensions(mf, 3)
+    tuned = prune.fine_tune(smaller, interactions, epochs=2)
+    assert tuned.module_.user_embedding.weight.shape == (26, 3)
+    assert not np.allclose(tuned.score([0]), smaller.score([0]))
 
 
 def test_gradual_schedule_reaches_the_final_amount(mf, interactions):
     pruned = prune.gradual_magnitude_prune(mf, interactions, 0.8, steps=3, epochs_per_step=1)
     assert prune.sparsity(pruned) == pytest.approx(0.8, abs=1.0 / ((26 + 17) * 6))
+    assert pruned.source_ is mf and pruned.recipe_["verb"] == "gradual_magnitude_prune"
 
 
 def test_lottery_ticket_rewinds_survivors_to_their_initial_values(mf, interactions):
@@ -77,6 +93,16 @@ def test_lottery_ticket_rewinds_survivors_to_their_initial_values(mf, interactio
     initial = mf.init_state_["user_embedding.weight"]
     kept = rewound.module_.user_embedding.weight_mask.bool()
     assert torch.equal(rewound.module_.user_embedding.weight[kept], initial[kept])
+
+
+def test_a_dense_factor_model_can_be_pruned_and_stored_sparse(mf):
+    rotated = prune.prune_dimensions(mf, 6, "principal")  # same scores, ordered basis
+    assert np.allclose(rotated.score([0, 1]), mf.score([0, 1]), atol=1e-5)
+    pruned = prune.magnitude_prune(rotated, 0.5)
+    assert prune.sparsity(pruned) == pytest.approx(round(0.5 * (26 + 17) * 6) / ((26 + 17) * 6))
+    assert pruned.nbytes == rotated.nbytes  # masks are not inference bytes
+    assert prune.to_sparse(pruned).nbytes > rotated.nbytes  # at 50% CSR costs more than dense
+    assert prune.to_sparse(prune.magnitude_prune(rotated, 0.8)).nbytes < rotated.nbytes
 
 
 def test_threshold_prune_zeroes_small_weights(mf):
@@ -88,7 +114,8 @@ def test_threshold_prune_zeroes_small_weights(mf):
 @pytest.mark.parametrize("criterion", prune.CRITERIA)
 def test_dimension_pruning_keeps_exactly_the_dimensions_asked(mf, criterion):
     smaller = prune.prune_dimensions(mf, 2, criterion)
-    assert smaller.dim == 2 and smaller.module_.user_embedding.weight.shape == (26, 2)
+    assert isinstance(smaller, base.FactorRecommender)
+    assert smaller.rank == 2 and smaller.user_factors_.shape == (26, 2) and smaller.item_factors_.shape == (17, 2)
     assert smaller.nbytes == (26 + 17) * 2 * 4 and mf.nbytes == (26 + 17) * 6 * 4
 
 
@@ -105,20 +132,22 @@ def test_principal_basis_is_the_best_rank_k_score_approximation(mf):
 def test_penalties_act_on_the_batch_rows(mf):
     module = mf.module_
     users, positives, negatives = torch.tensor([0, 2, 2]), torch.tensor([1, 3, 5]), torch.tensor([4, 4, 0])
+    batch = train.Batch(users, positives, negatives, np.random.default_rng(0))
     p, qi, qj = module.user_embedding(users), module.item_embedding(positives), module.item_embedding(negatives)
-    l1 = prune.l1_penalty(0.5)(module, users, positives, negatives)
+    l1 = prune.L1Penalty(0.5).loss(module, batch)
     assert l1.item() == pytest.approx((0.5 * (p.abs().sum(1) + qi.abs().sum(1) + qj.abs().sum(1)).mean()).item())
-    group = prune.group_lasso_penalty(2.0)(module, users, positives, negatives)
+    group = prune.GroupLassoPenalty(2.0).loss(module, batch)
     columns = p.pow(2).sum(0) + qi.pow(2).sum(0) + qj.pow(2).sum(0)
     assert group.item() == pytest.approx((2.0 * columns.sqrt().sum()).item(), rel=1e-5)
 
 
 def test_sparse_storage_counts_what_is_kept_and_scores_alike(mf, interactions):
     pruned = prune.magnitude_prune(mf, 0.75)
-    stored = prune.to_sparse(pruned, interactions)
+    stored = prune.to_sparse(pruned)
     kept = (26 + 17) * 6 - count_zeros(pruned)
     assert stored.nbytes == kept * (4 + 4) + (26 + 1 + 17 + 1) * 4
     assert np.allclose(stored.score([0, 3]), pruned.score([0, 3]), atol=1e-6)
+    assert measure.nbytes(pruned.module_) == (26 + 17) * 6 * 4  # the masked model, stored dense
 
 
 @pytest.mark.parametrize(
@@ -126,12 +155,14 @@ def test_sparse_storage_counts_what_is_kept_and_scores_alike(mf, interactions):
     [
         (lambda m: prune.magnitude_prune(m, 1.0), ValueError, r"amount must be in \[0, 1\); got 1.0"),
         (lambda m: prune.magnitude_prune(m, -0.1), ValueError, r"amount must be in \[0, 1\); got -0.1"),
-        (lambda m: prune.magnitude_prune(m, 0.5, scope="row"), ValueError, "scope must be 'global' or 'layer'"),
+        (lambda m: prune.magnitude_prune(m, 0.5, scope="row"), ValueError, r"scope must be one of \('global', 'layer'\)"),
         (lambda m: prune.magnitude_prune(m, 0.5, which="bias"), ValueError, "which must be one of"),
-        (lambda m: prune.magnitude_prune(m, 0.5, which="mlp"), ValueError, "BPRMF has no mlp layers to prune"),
-        (lambda m: prune.prune_dimensions(m, 7), ValueError, "keep must be at least 1 and at most 6; got 7"),
+        (lambda m: prune.magnitude_prune(m, 0.5, which="mlp"), ValueError, "MFModule has no mlp layers to prune"),
+        (lambda m: prune.prune_dimensions(m, 7), ValueError, "rank must be at least 1 and at most 6; got 7"),
         (lambda m: prune.prune_dimensions(m, 2, "random"), ValueError, "criterion must be one of"),
-        (lambda m: prune.magnitude_prune(models.EASE(), 0.5), TypeError, "expected a fitted BPRMF or NCF model; got EASE"),
+        (lambda m: prune.magnitude_prune(models.EASE(), 0.5), TypeError, "expected a fitted BPRMF or NCF.*; got EASE"),
+        (lambda m: prune.fine_tune(m, m.user_items_, epochs=1, lr="fast"), TypeError, "lr must be a real number"),
+        (lambda m: prune.fine_tune(m, m.user_items_, epochs=1, speed=2), TypeError, r"TrainSettings has no setting\(s\) \['speed'\]"),
     ],
 )
 def test_bad_arguments_are_explained(mf, call, error, message):
@@ -139,17 +170,20 @@ def test_bad_arguments_are_explained(mf, call, error, message):
         call(mf)
 
 
-def test_dimension_pruning_needs_matrix_factorization(ncf):
-    with pytest.raises(TypeError, match="dimension pruning needs a fitted BPRMF; got NCF"):
+def test_dimension_pruning_needs_matrix_factorization(ncf, interactions):
+    with pytest.raises(TypeError, match="expected a fitted matrix-factorization model .*; got NCF"):
         prune.prune_dimensions(ncf, 2)
+    with pytest.raises(TypeError, match="folds users in"):
+        prune.prune_dimensions(models.PureSVD(rank=3).fit(interactions), 2)
 
 
 def test_l1_training_drives_weights_towards_zero_where_l2_does_not(interactions):
     repro.set_reproducible(seed=0, threads=1)
-    plain = models.BPRMF(dim=6, epochs=10, init_std=0.1, validation_fraction=0.0).fit(interactions)
-    sparse_ish = models.BPRMF(dim=6, epochs=10, init_std=0.1, validation_fraction=0.0).fit_penalized(
-        interactions, prune.l1_penalty(0.05))
+    settings = TrainSettings(epochs=10, validation_fraction=0.0)
+    plain = models.BPRMF(rank=6, init_std=0.1, training=settings).fit(interactions)
+    sparse_ish = models.BPRMF(rank=6, init_std=0.1, training=settings,
+                              objective=train.BPR() + prune.L1Penalty(0.05)).fit(interactions)
     small = lambda m: float((m.module_.user_embedding.weight.abs() < 1e-2).float().mean())  # noqa: E731
     assert small(sparse_ish) > small(plain)
-    with pytest.raises(TypeError, match="penalty must be a function of the module"):
-        models.BPRMF(dim=2).fit_penalized(interactions, 0.1)
+    with pytest.raises(TypeError, match="objective must be a train.Objective"):
+        models.BPRMF(rank=2, objective=0.1).fit(interactions)

@@ -86,7 +86,7 @@ def test_als_bad_hyper_parameters_are_explained(counts, params, error, message):
 def test_als_rejects_negative_strengths(counts):
     negative = counts.copy()
     negative.data[0] = -1.0
-    with pytest.raises(ValueError, match="non-negative interaction strengths"):
+    with pytest.raises(ValueError, match="interaction strengths >= 0"):
         models.ImplicitALS(rank=2).fit(negative)
 
 
@@ -118,7 +118,7 @@ def test_biased_mf_bad_inputs_are_explained(ratings):
         models.BiasedMF(rank=8).fit(ratings)
     with pytest.raises(ValueError, match="l2 must be a finite number >= 0"):
         models.BiasedMF(rank=2, l2=-2).fit(ratings)
-    with pytest.raises(ValueError, match="needs at least one rating"):
+    with pytest.raises(ValueError, match="holds no interactions"):
         models.BiasedMF(rank=1).fit(sp.csr_array((10, 8), dtype=np.float32))
     model = models.BiasedMF(rank=1).fit(ratings)
     with pytest.raises(ValueError, match="must pair up one to one; got 2 and 1 ids"):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from reccompress import metrics, splits
+from reccompress import metrics, models, splits
 
 
 # ---------------------------------------------------------------- hand-computed tiny cases
@@ -183,3 +183,39 @@ def test_sampled_is_seeded_and_never_worse_than_full():
     assert a == metrics.sampled_evaluate(model, split, k=5, n_negatives=20, seed=1)
     full = metrics.sampled_evaluate(model, split, k=5, n_negatives=None)
     assert a["sampled_hit_rate@5"] >= full["sampled_hit_rate@5"]
+
+
+def test_rating_metrics_refuse_nan():
+    with pytest.raises(ValueError, match=r"predicted contains 1 NaN or infinite value\(s\) \(first at position 1\)"):
+        metrics.rmse([3.0, np.nan, 4.0], [3.0, 2.0, 4.0])
+    with pytest.raises(ValueError, match="actual contains 1 NaN"):
+        metrics.mae([3.0, 2.0], [np.inf, 1.0])
+    with pytest.raises(TypeError, match="predicted must hold real numbers"):
+        metrics.rmse(["3", "4"], [3.0, 4.0])
+
+
+def test_evaluate_explains_bad_ks_split_and_model(user_items):
+    split = splits.random_holdout(user_items, 0.4, seed=0)
+    model = models.MostPopular().fit(split.train)
+    with pytest.raises(TypeError, match=r"ks must be a sequence of integers such as \(10, 20\); got int 10"):
+        metrics.evaluate(model, split, ks=10)
+    with pytest.raises(ValueError, match="ks must hold at least one integer"):
+        metrics.evaluate(model, split, ks=())
+    with pytest.raises(TypeError, match="split must be a reccompress.splits.Split"):
+        metrics.evaluate(model, (split.train, split.test))
+    with pytest.raises(TypeError, match="model must have a score"):
+        metrics.evaluate(split.train, split)
+
+
+def test_array_metrics_explain_wrong_arrays():
+    truth = sp.csr_array(np.eye(2, 4, dtype=np.float32))
+    with pytest.raises(TypeError, match="ranked must be a 2-D integer array"):
+        metrics.hits_at_k(np.array([[0.5, 1.0]]), truth)
+    with pytest.raises(ValueError, match=r"ranked item ids must lie in \[0, 4\); got values from 0 to 4"):
+        metrics.hits_at_k(np.array([[0, 4], [1, 2]]), truth)
+    with pytest.raises(TypeError, match="hits must be a 2-D boolean array"):
+        metrics.precision_at_k([[1, 0]])
+    with pytest.raises(TypeError, match="hits must be a 2-D boolean array"):
+        metrics.ndcg_at_k(np.array([[1, 0]]), [1])
+    with pytest.raises(TypeError, match="n_items must be an integer"):
+        metrics.item_coverage_at_k(np.array([[0, 1]]), 4.0)

@@ -4,6 +4,8 @@ import scipy.sparse as sp
 
 from reccompress import models
 
+from reccompress.train import TrainSettings
+
 ALL_MODELS = [
     lambda: models.MostPopular(),
     lambda: models.ItemKNN(k=2),
@@ -11,23 +13,9 @@ ALL_MODELS = [
     lambda: models.EASE(l2=1.0),
     lambda: models.ImplicitALS(rank=2, iterations=3),
     lambda: models.BiasedMF(rank=2, iterations=3),
-    lambda: models.BPRMF(dim=3, epochs=2),
-    lambda: models.NCF(dim=3, hidden=(4,), epochs=2),
+    lambda: models.BPRMF(rank=3, training=TrainSettings(epochs=2)),
+    lambda: models.NCF(rank=3, hidden=(4,), training=TrainSettings(epochs=2)),
 ]
-
-
-@pytest.mark.parametrize("make", ALL_MODELS)
-def test_protocol_shapes_dtypes_and_exclusion(make, user_items):
-    model = make().fit(user_items)
-    scores = model.score([0, 6, 3])
-    assert scores.shape == (3, 5) and scores.dtype == np.float32
-    items, item_scores = model.recommend([0, 2, 6], k=2)
-    assert items.shape == item_scores.shape == (3, 2) and items.dtype == np.int64
-    for row, user in enumerate([0, 2, 6]):
-        seen = set(user_items[[user]].indices.tolist())
-        allowed = [i for i in range(5) if i not in seen]
-        expected = sorted(allowed, key=lambda i: (-model.score([user])[0, i], i))
-        assert items[row, : len(allowed)].tolist() == expected[:2][: len(allowed)]
 
 
 @pytest.mark.parametrize("make", ALL_MODELS)
@@ -39,14 +27,22 @@ def test_unfitted_model_says_call_fit(make):
 
 
 @pytest.mark.parametrize("make", ALL_MODELS)
-def test_bad_inputs_are_explained(make, user_items):
+def test_bad_training_matrices_are_explained(make, user_items):
     with pytest.raises(TypeError, match="CSR"):
         make().fit(user_items.toarray())
-    model = make().fit(user_items)
-    with pytest.raises(ValueError, match=r"user_ids must lie in \[0, 7\); got values from 0 to 7"):
-        model.score([0, 7])
-    with pytest.raises(ValueError, match="transposed"):
-        model.recommend([0], k=1, exclude=user_items.T.tocsr())
+    negative = user_items.copy()
+    negative.data[0] = -1.0
+    with pytest.raises(ValueError, match=r"interaction strengths >= 0; got 1 negative value\(s\) \(smallest -1\)"):
+        make().fit(negative)
+    stored_zero = user_items.copy()
+    stored_zero.data[2] = 0.0
+    with pytest.raises(ValueError, match=r"stores 1 explicit zero\(s\).*eliminate_zeros"):
+        make().fit(stored_zero)
+    duplicated = sp.csr_array((np.ones(3, np.float32), np.array([0, 0, 2]), np.array([0, 3, 3, 3, 3, 3, 3, 3])), shape=(7, 5))
+    with pytest.raises(ValueError, match=r"stores 1 \(user, item\) cell\(s\) more than once.*sum_duplicates"):
+        make().fit(duplicated)
+    with pytest.raises(ValueError, match="holds no interactions"):
+        make().fit(sp.csr_array((7, 5), dtype=np.float32))
 
 
 def test_nbytes_counts_the_stored_arrays(user_items):
@@ -57,6 +53,7 @@ def test_nbytes_counts_the_stored_arrays(user_items):
     assert knn.nbytes == w.data.nbytes + w.indices.nbytes + w.indptr.nbytes
     assert models.PureSVD(rank=2).fit(user_items).nbytes == 5 * 2 * 4
     assert models.EASE(l2=1.0).fit(user_items).nbytes == 5 * 5 * 4
+    assert models.BiasedMF(rank=2, iterations=1).fit(user_items).nbytes == (7 * 2 + 5 * 2 + 7 + 5 + 1) * 4
 
 
 def test_most_popular_counts_interactions(user_items):
@@ -125,8 +122,18 @@ def test_get_params_rebuilds_an_equivalent_unfitted_model(make, user_items):
     assert np.array_equal(copy.fit(user_items).score([1, 2]), model.score([1, 2]))
 
 
+def test_seeds_of_the_wrong_type_get_the_library_message(user_items):
+    with pytest.raises(TypeError, match="seed must be a non-negative integer such as 0 or 42; got float 1.5"):
+        models.PureSVD(rank=2, seed=1.5).fit(user_items)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer; got -3"):
+        models.ImplicitALS(rank=2, seed=-3).fit(user_items)
+
+
 def test_repr_shows_hyper_parameters():
     assert repr(models.EASE(l2=3.0)) == "EASE(l2=3.0)"
+    assert repr(models.BPRMF(rank=8, training=TrainSettings(progress=True))).startswith(
+        "BPRMF(rank=8, init_std=0.01, training=TrainSettings(epochs=80,")
+    assert repr(models.BPRMF(rank=8, training=TrainSettings(progress=True))).endswith("progress=True))")
     assert repr(models.PureSVD(rank=8)) == "PureSVD(rank=8, seed=0)"
     assert repr(models.PureSVD(rank=8, solver="randomized")) == "PureSVD(rank=8, seed=0, solver='randomized')"
     assert "progress" not in repr(models.ImplicitALS()) and "progress=True" in repr(models.ImplicitALS(progress=True))

@@ -105,3 +105,15 @@ def test_official_ua_split_as_ratings(movielens_home):
 def test_split_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match=r"shape \(3, 2\).*got \(2, 3\).*transposed"):
         splits.Split(sp.csr_array((3, 2), dtype=np.float32), sp.csr_array((2, 3), dtype=np.float32))
+
+
+def test_split_refuses_train_and_test_sharing_cells(ratings_matrix):
+    split = splits.random_holdout(ratings_matrix, 0.25, seed=0)
+    leaky = (split.test + split.train).tocsr()  # the test cells plus every training cell
+    with pytest.raises(ValueError, match=r"train and test share \d+ \(user, item\) cell\(s\), e.g. user \d+, item \d+"):
+        splits.Split(split.train, leaky)
+
+
+def test_seeds_of_the_wrong_type_are_explained(ratings_matrix):
+    with pytest.raises(TypeError, match="seed must be a non-negative integer such as 0 or 42; got str 'a'"):
+        splits.random_holdout(ratings_matrix, 0.2, seed="a")

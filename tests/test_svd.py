@@ -67,3 +67,14 @@ def test_bad_arguments_are_explained(matrix):
         truncated_svd(np.ones((1, 4)), 1)
     with pytest.raises(ValueError, match="oversamples must be at least 0; got -1"):
         randomized_svd(matrix, 2, oversamples=-1)
+
+
+def test_nan_input_and_bad_spectra_are_explained(matrix):
+    bad = matrix.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="matrix must hold finite real numbers"):
+        truncated_svd(bad, 2)
+    with pytest.raises(ValueError, match="singular_values must be a non-empty 1-D array of finite values >= 0"):
+        tail_error([3.0, -1.0], 1)
+    with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+        randomized_svd(matrix, 2, seed="0")

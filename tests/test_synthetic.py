@@ -18,3 +18,10 @@ def test_power_law_matrix_is_seeded_binary_and_long_tailed():
 def test_power_law_rejects_bad_means():
     with pytest.raises(ValueError, match="mean_per_user must be at least 1; got 0.5"):
         synthetic.power_law_interactions(10, 10, mean_per_user=0.5)
+
+
+def test_power_law_explains_wrong_types():
+    with pytest.raises(TypeError, match="mean_per_user must be a real number; got str"):
+        synthetic.power_law_interactions(10, 5, "20")
+    with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+        synthetic.power_law_interactions(10, 5, 2, seed=None)

@@ -22,3 +22,15 @@ def test_grid_search_names_unknown_metric(user_items):
 def test_grid_search_rejects_empty_grid(user_items):
     with pytest.raises(ValueError, match="non-empty list"):
         tuning.grid_search(models.EASE, {"l2": []}, None)
+
+
+def test_grid_search_explains_bad_arguments(user_items):
+    from reccompress import models, splits
+
+    validation = splits.random_holdout(user_items, 0.4, seed=0)
+    with pytest.raises(TypeError, match="make_model must be a function"):
+        tuning.grid_search("EASE", {"l2": [1.0]}, validation)
+    with pytest.raises(ValueError, match=r"grid\['l2'\] must be a non-empty list of values"):
+        tuning.grid_search(models.EASE, {"l2": 1.0}, validation)
+    with pytest.raises(TypeError, match="validation must be a Split"):
+        tuning.grid_search(models.EASE, {"l2": [1.0]}, user_items)

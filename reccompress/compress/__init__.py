@@ -1,6 +1,9 @@
 """Compression verbs: each takes a fitted model and returns a new, smaller one that keeps the
-recommender protocol (``fit``/``score``/``recommend``/``nbytes``)."""
+recommender protocol (``score``/``recommend``/``nbytes``). ``base`` holds the storage tables and
+the compressed model shapes they form; the other modules hold the verbs. Imported on first use.
+"""
 
-from . import lowrank, prune, sparse
+from .._lazy import lazy_submodules
 
-__all__ = ["lowrank", "prune", "sparse"]
+__all__ = ["base", "lowrank", "prune", "sparse"]
+__getattr__, __dir__ = lazy_submodules(__name__, __all__)

@@ -3,12 +3,18 @@
 - ``fit(user_items) -> self``: learn from a (n_users, n_items) CSR matrix.
 - ``score(user_ids) -> (len(user_ids), n_items) float32``: a score for every item.
 - ``recommend(user_ids, k, exclude=...) -> (item_ids, scores)``: the top k, seen items excluded.
-- ``nbytes``: bytes of the arrays the model needs at inference, counted from what it stores.
+- ``nbytes``: bytes of the arrays the model needs at inference, counted from what it stores:
+  the sum of :meth:`Recommender.inference_arrays`.
 
 A model keeps a reference to its training matrix as ``user_items_``: item-item and fold-in
 models score a user from their history. That history is the model's input, not part of the
 model, so ``nbytes`` does not count it (Chapter 2 measures what storing it costs).
 Constructors only store hyper-parameters; everything learned ends in ``_``.
+
+Matrix-factorization models (PureSVD, ImplicitALS, BiasedMF, BPR-MF, and the compressed
+factor models of :mod:`reccompress.compress.base`) all expose their factors the same way:
+``item_factors_`` (n_items, rank) and ``user_factors_`` (n_users, rank) float32 arrays, with
+``user_factors_ = None`` for a model that folds a user's history in instead (PureSVD).
 """
 
 from __future__ import annotations
@@ -18,20 +24,21 @@ import inspect
 import numpy as np
 
 from .._checks import check_fitted, check_ids, check_positive_int, check_user_items
+from ..measure import nbytes as count_bytes
 from ..metrics import mask_seen, top_k
 
-__all__ = ["Recommender"]
+__all__ = ["ModuleScoring", "Recommender"]
 
 
 class Recommender:
-    """Base class: validation and ``recommend`` are shared; subclasses write ``_fit``,
-    ``_score`` and ``nbytes``."""
+    """Base class: validation, ``recommend`` and ``nbytes`` are shared; subclasses write
+    ``_fit``, ``_score`` and ``inference_arrays``."""
 
     user_items_ = None
 
     def fit(self, user_items) -> "Recommender":
         """Learn from ``user_items``, a (n_users, n_items) CSR matrix (ones or ratings)."""
-        check_user_items(user_items)
+        check_user_items(user_items, non_empty=True)
         self._fit(user_items)
         self.user_items_ = user_items
         return self
@@ -65,10 +72,16 @@ class Recommender:
         items = top_k(scores, k)
         return items, np.take_along_axis(scores, items, axis=1)
 
+    def inference_arrays(self) -> dict:
+        """``{name: array}`` of everything scoring needs: numpy arrays, sparse matrices, storage
+        tables or torch modules. ``nbytes`` is their total; the training history is not in it."""
+        check_fitted(self, "user_items_")
+        return self._inference_arrays()
+
     @property
     def nbytes(self) -> int:
         """Bytes of the arrays needed at inference (the user history excluded)."""
-        raise NotImplementedError
+        return count_bytes(*self.inference_arrays().values())
 
     def _fit(self, user_items) -> None:
         raise NotImplementedError
@@ -76,15 +89,19 @@ class Recommender:
     def _score(self, user_ids: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def _inference_arrays(self) -> dict:
+        raise NotImplementedError
+
     def get_params(self) -> dict:
         """The constructor's hyper-parameters: ``type(model)(**model.get_params())`` is an unfitted copy."""
         parameters = inspect.signature(type(self).__init__).parameters.values()
-        names = [p.name for p in parameters if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        names = [p.name for p in parameters if p.name != "self" and p.kind in kinds]
         return {name: getattr(self, name) for name in names}
 
     # Settings that change how a model is computed or displayed, not what it is: left out of
     # ``repr`` while at their defaults, so tables of models stay readable.
-    _quiet_defaults = ("solver", "progress")
+    _quiet_defaults = ("solver", "progress", "objective")
 
     def __repr__(self) -> str:
         defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
@@ -94,3 +111,26 @@ class Recommender:
             if not (name in self._quiet_defaults and value == defaults.get(name))
         }
         return f"{type(self).__name__}({', '.join(f'{n}={v!r}' for n, v in shown.items())})"
+
+
+class ModuleScoring:
+    """Scoring for recommenders backed by a torch module ``module_`` with ``score_users``: shared
+    by the trained neural models and the compressed ones built from a module. Torch is imported
+    only when a score is asked for."""
+
+    module_ = None
+
+    def _score(self, user_ids: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.module_.score_users(torch.as_tensor(user_ids, dtype=torch.long)).numpy().astype(np.float32)
+
+    def _inference_arrays(self) -> dict:
+        return {"module_": self.module_}
+
+    @property
+    def n_parameters(self) -> int:
+        """Numbers held by the module's parameters (a pruned layer's original weight counts once)."""
+        check_fitted(self, "module_")
+        return int(sum(p.numel() for p in self.module_.parameters()))

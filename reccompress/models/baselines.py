@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_fitted
-from ..measure import nbytes
 from .base import Recommender
 
 __all__ = ["MostPopular"]
@@ -27,7 +25,5 @@ class MostPopular(Recommender):
     def _score(self, user_ids: np.ndarray) -> np.ndarray:
         return np.tile(self.popularity_, (len(user_ids), 1))
 
-    @property
-    def nbytes(self) -> int:
-        check_fitted(self, "popularity_")
-        return nbytes(self.popularity_)
+    def _inference_arrays(self) -> dict:
+        return {"popularity_": self.popularity_}

@@ -17,8 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from .._checks import check_fitted, check_ids, check_non_negative, check_positive_int, check_rank
-from ..measure import nbytes
+from .._checks import check_fitted, check_ids, check_non_negative, check_positive_int, check_rank, check_seed
 from ..svd import truncated_svd
 from .base import Recommender
 
@@ -35,14 +34,16 @@ class PureSVD(Recommender):
     Args:
         rank: number of singular triplets kept, below min(n_users, n_items).
         seed: seed of the solver's random start, for reproducible factors.
-        solver: ``"arpack"`` (scipy's svds) or ``"randomized"`` (see :mod:`reccompress.svd`).
+        solver: ``"lapack"``, ``"arpack"`` (scipy's svds) or ``"randomized"`` (see :mod:`reccompress.svd`).
 
     Attributes:
         item_factors_: (n_items, rank) float32, the right singular vectors V.
+        user_factors_: None: a user's vector is their history folded in, x_u V.
         singular_values_: (rank,) float64, in decreasing order (not needed to score).
     """
 
     item_factors_ = None
+    user_factors_ = None
     singular_values_ = None
 
     def __init__(self, rank: int = 16, seed: int = 0, solver: str = "arpack"):
@@ -52,7 +53,7 @@ class PureSVD(Recommender):
 
     def _fit(self, user_items) -> None:
         rank = check_rank(self.rank, user_items.shape)
-        _, singular_values, vt = truncated_svd(user_items, rank, solver=self.solver, seed=self.seed)
+        _, singular_values, vt = truncated_svd(user_items, rank, solver=self.solver, seed=check_seed(self.seed))
         self.singular_values_ = singular_values
         self.item_factors_ = np.ascontiguousarray(vt.T, dtype=np.float32)
 
@@ -60,10 +61,8 @@ class PureSVD(Recommender):
         user_vectors = self.user_items_[user_ids] @ self.item_factors_
         return np.asarray(user_vectors @ self.item_factors_.T, dtype=np.float32)
 
-    @property
-    def nbytes(self) -> int:
-        check_fitted(self, "item_factors_")
-        return nbytes(self.item_factors_)
+    def _inference_arrays(self) -> dict:
+        return {"item_factors_": self.item_factors_}
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,12 +193,10 @@ class ImplicitALS(Recommender):
         alpha = check_non_negative(self.alpha, "alpha")
         iterations = check_positive_int(self.iterations, "iterations")
         cg_steps = None if self.cg_steps is None else check_positive_int(self.cg_steps, "cg_steps")
-        if user_items.nnz and user_items.data.min() < 0:
-            raise ValueError("implicit ALS needs non-negative interaction strengths; got negative values in user_items")
         # float32 throughout, like the C++ implementations: half the memory traffic of float64.
         users = user_items.astype(np.float32)
         items = users.T.tocsr()
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(check_seed(self.seed))
         user_factors = rng.normal(0.0, 0.01, (users.shape[0], rank)).astype(np.float32)
         item_factors = rng.normal(0.0, 0.01, (users.shape[1], rank)).astype(np.float32)
         history = []
@@ -217,10 +214,8 @@ class ImplicitALS(Recommender):
     def _score(self, user_ids: np.ndarray) -> np.ndarray:
         return self.user_factors_[user_ids] @ self.item_factors_.T
 
-    @property
-    def nbytes(self) -> int:
-        check_fitted(self, "item_factors_")
-        return nbytes(self.user_factors_, self.item_factors_)
+    def _inference_arrays(self) -> dict:
+        return {"user_factors_": self.user_factors_, "item_factors_": self.item_factors_}
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,7 +237,7 @@ class BiasedMF(Recommender):
         progress: show a progress bar over iterations.
 
     Attributes:
-        global_mean_: float, mu.
+        global_mean_: float32 scalar, mu.
         user_bias_: (n_users,) float32.   item_bias_: (n_items,) float32.
         user_factors_: (n_users, rank) float32.   item_factors_: (n_items, rank) float32.
         rmse_history_: (iterations,) training RMSE after each sweep.
@@ -266,12 +261,10 @@ class BiasedMF(Recommender):
         rank = check_rank(self.rank, user_items.shape, minimum=0)
         l2 = check_non_negative(self.l2, "l2")
         iterations = check_positive_int(self.iterations, "iterations")
-        if user_items.nnz == 0:
-            raise ValueError("BiasedMF needs at least one rating; user_items is empty")
         users = user_items.astype(np.float64)
         items = users.T.tocsr()
         mean = float(users.data.mean())
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(check_seed(self.seed))
         # Each side's parameters as one array: factors in the first `rank` columns, the bias last.
         user_params = np.hstack([rng.normal(0.0, 0.1, (users.shape[0], rank)), np.zeros((users.shape[0], 1))])
         item_params = np.hstack([rng.normal(0.0, 0.1, (users.shape[1], rank)), np.zeros((users.shape[1], 1))])
@@ -282,7 +275,7 @@ class BiasedMF(Recommender):
             _biased_half_step(items, item_params, user_params, mean, l2)
             predicted = mean + _biased_dot(user_params[coo.row], item_params[coo.col])
             history.append(float(np.sqrt(np.mean((predicted - coo.data) ** 2))))
-        self.global_mean_ = mean
+        self.global_mean_ = np.float32(mean)  # stored, and counted in nbytes, as a float32
         self.user_factors_ = user_params[:, :rank].astype(np.float32)
         self.user_bias_ = user_params[:, rank].astype(np.float32)
         self.item_factors_ = item_params[:, :rank].astype(np.float32)
@@ -297,17 +290,16 @@ class BiasedMF(Recommender):
         if user_ids.shape != item_ids.shape:
             raise ValueError(f"user_ids and item_ids must pair up one to one; got {user_ids.size} and {item_ids.size} ids")
         dots = np.einsum("ij,ij->i", self.user_factors_[user_ids], self.item_factors_[item_ids])
-        return (self.global_mean_ + self.user_bias_[user_ids] + self.item_bias_[item_ids] + dots).astype(np.float32)
+        return (float(self.global_mean_) + self.user_bias_[user_ids] + self.item_bias_[item_ids] + dots).astype(np.float32)
 
     def _score(self, user_ids: np.ndarray) -> np.ndarray:
         scores = self.user_factors_[user_ids] @ self.item_factors_.T
-        scores += self.item_bias_[None, :] + self.user_bias_[user_ids, None] + np.float32(self.global_mean_)
+        scores += self.item_bias_[None, :] + self.user_bias_[user_ids, None] + self.global_mean_
         return scores
 
-    @property
-    def nbytes(self) -> int:
-        check_fitted(self, "item_bias_")
-        return nbytes(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_) + 4  # + mu as float32
+    def _inference_arrays(self) -> dict:
+        return {name: getattr(self, name) for name in
+                ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "global_mean_")}
 
 
 def _biased_dot(row_params, column_params) -> np.ndarray:

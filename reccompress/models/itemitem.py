@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._checks import check_fitted, check_non_negative, check_positive_int
-from ..measure import nbytes
+from .._checks import check_non_negative, check_positive_int
 from .base import Recommender
 
 __all__ = ["EASE", "ItemKNN", "item_gram"]
@@ -63,10 +62,8 @@ class ItemKNN(Recommender):
     def _score(self, user_ids: np.ndarray) -> np.ndarray:
         return (self.user_items_[user_ids] @ self.similarity_).toarray().astype(np.float32)
 
-    @property
-    def nbytes(self) -> int:
-        check_fitted(self, "similarity_")
-        return nbytes(self.similarity_)
+    def _inference_arrays(self) -> dict:
+        return {"similarity_": self.similarity_}
 
 
 class EASE(Recommender):
@@ -100,7 +97,5 @@ class EASE(Recommender):
     def _score(self, user_ids: np.ndarray) -> np.ndarray:
         return np.asarray(self.user_items_[user_ids] @ self.weights_, dtype=np.float32)
 
-    @property
-    def nbytes(self) -> int:
-        check_fitted(self, "weights_")
-        return nbytes(self.weights_)
+    def _inference_arrays(self) -> dict:
+        return {"weights_": self.weights_}

@@ -5,9 +5,12 @@
   branch (p_u * q_i) and an MLP branch over [p'_u, q'_i], joined by one output layer.
 
 Both wrap an ``nn.Module`` (``module_``) in the recommender protocol and train it with the one
-loop in :mod:`reccompress.train`: ``fit`` carves a validation slice out of the training matrix,
-trains with early stopping on it, and keeps the best weights. ``nbytes`` counts every parameter
-and buffer of the module as stored; ``n_parameters`` counts the numbers.
+loop, :func:`reccompress.train.fit`, configured by one :class:`~reccompress.train.TrainSettings`
+(``training=``) and an objective (``objective=``, BPR by default). ``fit`` carves a validation
+slice out of the training matrix (``training.validation_fraction``), trains with early
+stopping on it and keeps the best weights; with ``validation_fraction=0`` it trains on all
+of it for exactly ``training.epochs`` epochs. ``nbytes`` counts the module as
+:func:`reccompress.measure.module_nbytes` does; ``n_parameters`` counts the numbers.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_fitted, check_fraction, check_non_negative, check_positive_int, check_user_items
-from ..measure import nbytes
+from .._checks import check_int_sequence, check_non_negative, check_positive_int, describe
 from .. import splits, train
-from .base import Recommender
+from ..train import TrainSettings
+from .base import ModuleScoring, Recommender
 
 __all__ = ["BPRMF", "MFModule", "NCF", "NCFModule", "NeuralRecommender"]
 
@@ -27,14 +30,29 @@ _PAIRS_PER_CHUNK = 1 << 17  # pairs scored at once by NCF.score_users (bounds me
 
 
 class MFModule(nn.Module):
-    """p_u . q_i with embeddings P (n_users, dim) and Q (n_items, dim)."""
+    """p_u . q_i with embeddings P (n_users, rank) and Q (n_items, rank).
 
-    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float, generator):
+    Args:
+        n_users, n_items, rank: table sizes.
+        init_std: standard deviation of the normal initial weights.
+        generator: the torch generator that draws them (seeded by the caller).
+    """
+
+    def __init__(self, n_users: int, n_items: int, rank: int, init_std: float = 0.01, generator=None):
         super().__init__()
-        self.user_embedding = nn.Embedding(n_users, dim)
-        self.item_embedding = nn.Embedding(n_items, dim)
+        self.user_embedding = nn.Embedding(n_users, rank)
+        self.item_embedding = nn.Embedding(n_items, rank)
         for table in (self.user_embedding, self.item_embedding):
             nn.init.normal_(table.weight, std=init_std, generator=generator)
+
+    @classmethod
+    def from_factors(cls, user_factors: np.ndarray, item_factors: np.ndarray) -> "MFModule":
+        """A module holding given (n_users, rank) and (n_items, rank) factors (copied, float32)."""
+        module = cls(user_factors.shape[0], item_factors.shape[0], user_factors.shape[1], init_std=0.0)
+        with torch.no_grad():
+            module.user_embedding.weight.copy_(torch.as_tensor(np.asarray(user_factors), dtype=torch.float32))
+            module.item_embedding.weight.copy_(torch.as_tensor(np.asarray(item_factors), dtype=torch.float32))
+        return module.eval()
 
     def forward(self, users, items):  # (batch,), (batch,) -> (batch,)
         return (self.user_embedding(users) * self.item_embedding(items)).sum(dim=1)
@@ -51,23 +69,31 @@ class MFModule(nn.Module):
             + self.item_embedding(negatives).pow(2).sum(1)
         )
 
-class NCFModule(nn.Module):
-    """GMF branch (dim) + MLP branch ([p'_u, q'_i] -> hidden layers), one linear output."""
+    def factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """The effective (pruning masks applied) user and item tables as float32 numpy arrays."""
+        with torch.no_grad():
+            users = self.user_embedding(torch.arange(self.user_embedding.num_embeddings))
+            items = self.item_embedding(torch.arange(self.item_embedding.num_embeddings))
+        return users.numpy().copy(), items.numpy().copy()
 
-    def __init__(self, n_users: int, n_items: int, dim: int, hidden: tuple, init_std: float, generator):
+
+class NCFModule(nn.Module):
+    """GMF branch (rank) + MLP branch ([p'_u, q'_i] -> hidden layers), one linear output."""
+
+    def __init__(self, n_users: int, n_items: int, rank: int, hidden: tuple, init_std: float, generator):
         super().__init__()
-        self.user_embedding = nn.Embedding(n_users, dim)  # GMF branch
-        self.item_embedding = nn.Embedding(n_items, dim)
-        self.user_embedding_mlp = nn.Embedding(n_users, dim)  # MLP branch
-        self.item_embedding_mlp = nn.Embedding(n_items, dim)
+        self.user_embedding = nn.Embedding(n_users, rank)  # GMF branch
+        self.item_embedding = nn.Embedding(n_items, rank)
+        self.user_embedding_mlp = nn.Embedding(n_users, rank)  # MLP branch
+        self.item_embedding_mlp = nn.Embedding(n_items, rank)
         for table in (self.user_embedding, self.item_embedding, self.user_embedding_mlp, self.item_embedding_mlp):
             nn.init.normal_(table.weight, std=init_std, generator=generator)
-        layers, width = [], 2 * dim
+        layers, width = [], 2 * rank
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU()]
             width = size
         self.mlp = nn.Sequential(*layers)
-        self.output = nn.Linear(dim + width, 1)
+        self.output = nn.Linear(rank + width, 1)
         for layer in [*self.mlp, self.output]:
             if isinstance(layer, nn.Linear):
                 bound = 1.0 / np.sqrt(layer.in_features)
@@ -75,7 +101,7 @@ class NCFModule(nn.Module):
                 nn.init.zeros_(layer.bias)
 
     def forward(self, users, items):  # (batch,), (batch,) -> (batch,)
-        gmf = self.user_embedding(users) * self.item_embedding(items)  # (batch, dim)
+        gmf = self.user_embedding(users) * self.item_embedding(items)  # (batch, rank)
         mlp = self.mlp(torch.cat([self.user_embedding_mlp(users), self.item_embedding_mlp(items)], dim=1))
         return self.output(torch.cat([gmf, mlp], dim=1)).squeeze(1)
 
@@ -102,8 +128,8 @@ class NCFModule(nn.Module):
         return total
 
 
-class NeuralRecommender(Recommender):
-    """A torch module behind the recommender protocol, trained by :func:`reccompress.train.fit_pairwise`.
+class NeuralRecommender(ModuleScoring, Recommender):
+    """A torch module behind the recommender protocol, trained by :func:`reccompress.train.fit`.
 
     Subclasses build the module in ``_build(n_users, n_items, generator)``.
 
@@ -117,151 +143,87 @@ class NeuralRecommender(Recommender):
     history_ = None
     init_state_ = None
 
-    def _store_training(self, epochs, batch_size, lr, l2, init_std, validation_fraction, eval_every, patience, seed,
-                        progress):
-        """Keep the training hyper-parameters every neural model shares (constructors only store)."""
-        self.epochs, self.batch_size, self.lr, self.l2 = epochs, batch_size, lr, l2
-        self.init_std, self.validation_fraction, self.patience = init_std, validation_fraction, patience
-        self.eval_every, self.seed, self.progress = eval_every, seed, progress
+    def _check_training(self) -> tuple[TrainSettings, "train.Objective"]:
+        if not isinstance(self.training, TrainSettings):
+            raise TypeError(f"training must be a train.TrainSettings(...); got {describe(self.training)}")
+        objective = train.BPR() if self.objective is None else self.objective
+        if not isinstance(objective, train.Objective):
+            raise TypeError(f"objective must be a train.Objective such as train.BPR(); got {describe(objective)}")
+        return self.training, objective
 
-    def _train_settings(self) -> dict:
-        return {
-            "epochs": check_positive_int(self.epochs, "epochs"),
-            "batch_size": check_positive_int(self.batch_size, "batch_size"),
-            "lr": check_non_negative(self.lr, "lr"),
-            "l2": check_non_negative(self.l2, "l2"),
-            "patience": check_positive_int(self.patience, "patience"),
-            "eval_every": check_positive_int(self.eval_every, "eval_every"),
-            "seed": self.seed,
-            "progress": self.progress,
-        }
-
-    def fit_penalized(self, user_items, penalty) -> "NeuralRecommender":
-        """``fit`` with ``penalty(module, users, positives, negatives) -> scalar tensor`` added to
-        every batch's loss (e.g. the L1 or group-lasso terms of :mod:`reccompress.compress.prune`)."""
-        check_user_items(user_items)
-        if not callable(penalty):
-            raise TypeError(f"penalty must be a function of the module returning a scalar tensor; got {penalty!r}")
-        self._fit(user_items, penalty=penalty)
-        self.user_items_ = user_items
-        return self
-
-    def _fit(self, user_items, penalty=None) -> None:
-        settings = self._train_settings()
-        settings["penalty"] = penalty
-        fraction = self.validation_fraction
-        generator = torch.Generator().manual_seed(self.seed)
+    def _fit(self, user_items) -> None:
+        settings, objective = self._check_training()
+        generator = torch.Generator().manual_seed(settings.seed)
         self.module_ = self._build(user_items.shape[0], user_items.shape[1], generator)
         # The initial weights, kept for lottery-ticket rewinding (Chapter 5); not counted in nbytes.
         self.init_state_ = {name: tensor.detach().clone() for name, tensor in self.module_.state_dict().items()}
         validation = None
-        if fraction:
-            fraction = check_fraction(fraction, "validation_fraction")
-            validation = splits.random_holdout(user_items, test_fraction=fraction, seed=self.seed)
+        if settings.validation_fraction:
+            validation = splits.random_holdout(user_items, test_fraction=settings.validation_fraction, seed=settings.seed)
             if validation.test.nnz == 0:  # histories too short to hold anything out
                 validation = None
-        if validation is None:
-            self.history_ = train.fit_pairwise(self.module_, user_items, **settings)
-        else:
-            self.history_ = train.fit_pairwise(self.module_, validation.train, validation=validation, **settings)
+        data = user_items if validation is None else validation.train
+        self.history_ = train.fit(self.module_, data, settings, objective=objective, validation=validation)
 
-    def _score(self, user_ids: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return self.module_.score_users(torch.as_tensor(user_ids, dtype=torch.long)).numpy().astype(np.float32)
-
-    @property
-    def n_parameters(self) -> int:
-        """Numbers held by the module's parameters."""
-        check_fitted(self, "module_")
-        return int(sum(p.numel() for p in self.module_.parameters()))
-
-    @property
-    def nbytes(self) -> int:
-        check_fitted(self, "module_")
-        return nbytes(*self.module_.parameters(), *self.module_.buffers())
 
 
 class BPRMF(NeuralRecommender):
     """Matrix factorization trained with BPR: score(u, i) = p_u . q_i.
 
     Args:
-        dim: embedding dimension.
-        epochs: maximum epochs (early stopping on validation NDCG@20 may stop sooner).
-        batch_size: interactions per step.
-        lr: Adam learning rate.
-        l2: weight of the squared embedding norms in each batch.
+        rank: embedding dimension (latent width).
         init_std: standard deviation of the initial embeddings.
-        validation_fraction: share of each user's training interactions held out to early-stop
-            on; 0 (or histories too short to hold anything out) trains on everything for
-            ``epochs`` epochs.
-        eval_every: validate every this many epochs.
-        patience: validations without improvement before stopping.
-        seed: seeds initialisation, the validation slice, shuffling and negatives.
-        progress: show a progress bar.
+        training: how to train (epochs, lr, l2, validation slice, seed, ...).
+        objective: the loss (default :class:`~reccompress.train.BPR`; e.g. ``BPR() + L1Penalty(0.03)``).
 
     Attributes:
-        module_.user_embedding.weight: (n_users, dim).   module_.item_embedding.weight: (n_items, dim).
+        user_factors_: (n_users, rank) float32, the user table as used to score (masks applied).
+        item_factors_: (n_items, rank) float32, the item table likewise.
     """
 
-    def __init__(
-        self,
-        dim: int = 64,
-        epochs: int = 80,
-        batch_size: int = 1024,
-        lr: float = 2e-3,
-        l2: float = 1e-3,
-        init_std: float = 0.01,
-        validation_fraction: float = 0.1,
-        eval_every: int = 1,
-        patience: int = 5,
-        seed: int = 0,
-        progress: bool = False,
-    ):
-        self.dim = dim
-        self._store_training(
-            epochs, batch_size, lr, l2, init_std, validation_fraction, eval_every, patience, seed, progress
-        )
+    def __init__(self, rank: int = 64, init_std: float = 0.01, training: TrainSettings = TrainSettings(),
+                 objective=None):
+        self.rank = rank
+        self.init_std = init_std
+        self.training = training
+        self.objective = objective
 
     def _build(self, n_users: int, n_items: int, generator):
-        dim = check_positive_int(self.dim, "dim")
-        return MFModule(n_users, n_items, dim, check_non_negative(self.init_std, "init_std"), generator)
+        rank = check_positive_int(self.rank, "rank")
+        return MFModule(n_users, n_items, rank, check_non_negative(self.init_std, "init_std"), generator)
+
+    @property
+    def user_factors_(self) -> np.ndarray | None:
+        return None if self.module_ is None else self.module_.factors()[0]
+
+    @property
+    def item_factors_(self) -> np.ndarray | None:
+        return None if self.module_ is None else self.module_.factors()[1]
 
 
 class NCF(NeuralRecommender):
     """NCF-style model: GMF and MLP branches over separate embeddings, trained with BPR.
 
     Args:
-        dim: embedding dimension of each branch.
-        hidden: widths of the MLP's hidden layers (input 2 * dim).
-        Other arguments as :class:`BPRMF`.
+        rank: embedding width of each branch.
+        hidden: widths of the MLP's hidden layers (input 2 * rank), e.g. ``(32,)``.
+        init_std, training, objective: as :class:`BPRMF` (validated every 2nd epoch by default:
+            scoring every item needs the MLP on every pair).
 
     Attributes:
         module_: embeddings ``user_embedding``, ``item_embedding`` (GMF), ``user_embedding_mlp``,
             ``item_embedding_mlp`` (MLP), layers ``mlp`` and ``output``.
     """
 
-    def __init__(
-        self,
-        dim: int = 32,
-        hidden: tuple = (32,),
-        epochs: int = 80,
-        batch_size: int = 1024,
-        lr: float = 2e-3,
-        l2: float = 1e-3,
-        init_std: float = 0.01,
-        validation_fraction: float = 0.1,
-        eval_every: int = 2,
-        patience: int = 5,
-        seed: int = 0,
-        progress: bool = False,
-    ):
-        self.dim = dim
+    def __init__(self, rank: int = 32, hidden: tuple = (32,), init_std: float = 0.01,
+                 training: TrainSettings = TrainSettings(eval_every=2), objective=None):
+        self.rank = rank
         self.hidden = hidden
-        self._store_training(
-            epochs, batch_size, lr, l2, init_std, validation_fraction, eval_every, patience, seed, progress
-        )
+        self.init_std = init_std
+        self.training = training
+        self.objective = objective
 
     def _build(self, n_users: int, n_items: int, generator):
-        dim = check_positive_int(self.dim, "dim")
-        hidden = tuple(check_positive_int(width, "hidden layer width") for width in self.hidden)
-        return NCFModule(n_users, n_items, dim, hidden, check_non_negative(self.init_std, "init_std"), generator)
+        rank = check_positive_int(self.rank, "rank")
+        hidden = check_int_sequence(self.hidden, "hidden", "(32,) or (64, 32)")
+        return NCFModule(n_users, n_items, rank, hidden, check_non_negative(self.init_std, "init_std"), generator)

@@ -1,0 +1,86 @@
+"""The book's reference split and the settings its chapters chose on validation, in one place.
+
+Every chapter compares against the same split (Chapter 1's per-user 80/20 holdout of
+MovieLens-100K, seed 42) and the same reference models at the settings chosen there on a
+validation split carved out of its training part (seed 43). A chapter that chooses a setting
+asserts in a cell that its choice equals the preset here, so a drift fails CI instead of
+silently changing what later chapters build on.
+
+- :func:`reference_split`, :func:`validation_split`;
+- the chosen settings as plain dicts (``EASE``, ``ITEM_KNN``, ``PURE_SVD``, ``IMPLICIT_ALS``,
+  ``TEACHER``, ``NCF``) and unfitted models built from them (:func:`ease`, :func:`item_knn`,
+  :func:`pure_svd`, :func:`implicit_als`, :func:`teacher`, :func:`ncf`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import data, models, splits
+from ._checks import check_seed
+from .train import TrainSettings
+
+__all__ = [
+    "EASE", "IMPLICIT_ALS", "ITEM_KNN", "NCF", "PURE_SVD", "REFERENCE_SPLIT", "TEACHER", "VALIDATION_SPLIT",
+    "ease", "implicit_als", "item_knn", "ncf", "pure_svd", "reference_split", "teacher", "validation_split",
+]
+
+# How the reference split is made (Chapter 1), and the validation split inside its training part.
+REFERENCE_SPLIT = {"dataset": "ml-100k", "feedback": "implicit", "test_fraction": 0.2, "seed": 42}
+VALIDATION_SPLIT = {"test_fraction": 0.2, "seed": 43}
+
+# Settings chosen on the validation split (the chapter that chose each is named).
+ITEM_KNN = {"k": 400}  # Chapter 1
+EASE = {"l2": 500.0}  # Chapter 1
+PURE_SVD = {"rank": 16}  # Chapter 1
+IMPLICIT_ALS = {"rank": 64, "l2": 50.0, "alpha": 10.0}  # Chapter 3
+TEACHER = {"rank": 64, "lr": 2e-3, "l2": 1e-2}  # Chapter 4: the BPR-MF teacher
+NCF = {"rank": 32, "hidden": (32,), "lr": 2e-3, "l2": 1e-3}  # Chapter 4
+
+
+def reference_split(data_home: str | os.PathLike | None = None) -> splits.Split:
+    """The book's reference split: 20% of each user's ML-100K interactions held out (seed 42)."""
+    interactions = data.load_movielens(REFERENCE_SPLIT["dataset"], data_home)
+    return splits.random_holdout(
+        interactions.matrix(REFERENCE_SPLIT["feedback"]),
+        test_fraction=REFERENCE_SPLIT["test_fraction"],
+        seed=REFERENCE_SPLIT["seed"],
+    )
+
+
+def validation_split(data_home: str | os.PathLike | None = None) -> splits.Split:
+    """The validation split the chapters tune on: 20% of the reference training part (seed 43)."""
+    return splits.random_holdout(reference_split(data_home).train, **VALIDATION_SPLIT)
+
+
+def item_knn() -> models.ItemKNN:
+    """Unfitted ItemKNN at Chapter 1's setting."""
+    return models.ItemKNN(**ITEM_KNN)
+
+
+def ease() -> models.EASE:
+    """Unfitted EASE at Chapter 1's setting."""
+    return models.EASE(**EASE)
+
+
+def pure_svd() -> models.PureSVD:
+    """Unfitted PureSVD at Chapter 1's setting."""
+    return models.PureSVD(**PURE_SVD)
+
+
+def implicit_als() -> models.ImplicitALS:
+    """Unfitted implicit ALS at Chapter 3's setting."""
+    return models.ImplicitALS(**IMPLICIT_ALS)
+
+
+def teacher(seed: int = 0):
+    """Unfitted BPR-MF teacher as Chapter 4 configured it (``seed`` varies only the randomness)."""
+    settings = {key: value for key, value in TEACHER.items() if key != "rank"}
+    return models.BPRMF(rank=TEACHER["rank"], training=TrainSettings(**settings, seed=check_seed(seed)))
+
+
+def ncf(seed: int = 0):
+    """Unfitted NCF as Chapter 4 configured it."""
+    settings = {key: value for key, value in NCF.items() if key not in ("rank", "hidden")}
+    return models.NCF(rank=NCF["rank"], hidden=NCF["hidden"],
+                      training=TrainSettings(**settings, eval_every=2, seed=check_seed(seed)))

@@ -1,0 +1,21 @@
+
+from reccompress import presets, splits
+from reccompress.train import TrainSettings
+
+
+def test_reference_split_is_chapter_1s(ml100k, movielens_home):
+    split = presets.reference_split(movielens_home)
+    expected = splits.random_holdout(ml100k.matrix("implicit"), test_fraction=0.2, seed=42)
+    assert (split.train != expected.train).nnz == 0 and (split.test != expected.test).nnz == 0
+    validation = presets.validation_split(movielens_home)
+    assert validation.train.nnz + validation.test.nnz == split.train.nnz
+
+
+def test_presets_build_unfitted_models_with_the_chosen_settings():
+    teacher = presets.teacher(seed=2)
+    assert teacher.module_ is None and teacher.rank == presets.TEACHER["rank"]
+    assert teacher.training == TrainSettings(lr=presets.TEACHER["lr"], l2=presets.TEACHER["l2"], seed=2)
+    assert presets.ease().l2 == presets.EASE["l2"] and presets.pure_svd().rank == presets.PURE_SVD["rank"]
+    assert presets.item_knn().k == presets.ITEM_KNN["k"]
+    assert presets.implicit_als().get_params()["alpha"] == presets.IMPLICIT_ALS["alpha"]
+    assert presets.ncf().hidden == presets.NCF["hidden"] and presets.ncf().training.eval_every == 2
