@@ -58,14 +58,15 @@ class Comparison:
             {
                 "model": row["model"],
                 "all users (ms)": 1e3 * row["time (all users)"].median,
-                "speed-up (all users)": str(row["speed-up (all users)"]),
+                "speed-up": "reference" if index == 0 else row["speed-up (all users)"].short,
                 "one user (ms)": 1e3 * row["time (one user)"].median,
-                "speed-up (one user)": str(row["speed-up (one user)"]),
+                "speed-up, one user": "reference" if index == 0 else row["speed-up (one user)"].short,
             }
-            for row in self.rows
+            for index, row in enumerate(self.rows)
         ]
         formats = {"all users (ms)": ".2f", "one user (ms)": ".3f"}
-        caption = caption or f"median over interleaved runs, {self.threads} thread(s); speed-up = reference time / time"
+        caption = caption or (f"medians of interleaved runs, {self.threads} thread(s); speed-up = reference time / "
+                              "time, median (10-90% of rounds); ~1: no measurable difference")
         return report.Table(rows, list(rows[0]), formats, caption)
 
     def __repr__(self) -> str:

@@ -316,6 +316,13 @@ class SpeedRatio:
     def __str__(self) -> str:
         return f"{self.median:.2f}x (10-90%: {self.low:.2f}-{self.high:.2f}): {self.verdict}"
 
+    @property
+    def short(self) -> str:
+        """Compact form for tables: ``"2.21x (1.68-2.68)"``, or ``"~1 (0.91-1.12)"`` when the
+        spread straddles 1 (no measurable difference)."""
+        head = "~1" if self.verdict == "no measurable difference" else f"{self.median:.2f}x"
+        return f"{head} ({self.low:.2f}-{self.high:.2f})"
+
 
 def speedup(reference: Latency, candidate: Latency) -> SpeedRatio:
     """The candidate's speed relative to the reference, round by round (see :class:`SpeedRatio`)."""

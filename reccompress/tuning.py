@@ -26,12 +26,15 @@ class GridSearchResult:
         best_score: its validation ``metric``.
         metric: the name of the metric maximised.
         trials: every ``(params, validation metrics)`` pair, in grid order.
+        best_model: the model of the best setting, fitted on ``validation.train`` (its training
+            history, e.g. the early-stopped epoch of a neural model, is there).
     """
 
     best_params: dict
     best_score: float
     metric: str
     trials: list[tuple[dict, dict[str, float]]]
+    best_model: object = None
 
 
 def grid_search(
@@ -41,6 +44,7 @@ def grid_search(
     metric: str = "ndcg@10",
     ks: Sequence[int] = (10, 20),
     progress: bool = True,
+    early_stopping: bool = False,
 ) -> GridSearchResult:
     """Fit ``make_model(**params)`` on ``validation.train`` for every setting in ``grid`` and keep
     the one with the best ``metric`` on ``validation.test``. Ties keep the earlier setting.
@@ -52,6 +56,9 @@ def grid_search(
         metric: a key of :func:`reccompress.metrics.evaluate`'s result.
         ks: list lengths evaluated.
         progress: show a progress bar.
+        early_stopping: fit neural models with ``fit(validation.train, validation=validation)``,
+            so they early-stop on the same held-out part the grid is judged on (the number of
+            epochs is then chosen on validation too: ``best_model.history_.best_epoch``).
     """
     check_callable(make_model, "make_model", "a function (or class) building an unfitted model from keyword arguments")
     if not isinstance(grid, Mapping) or not grid:
@@ -66,12 +73,18 @@ def grid_search(
     from tqdm import tqdm  # plain text bar: tqdm.auto warns in notebooks without ipywidgets
 
     trials = []
-    best_params, best_score = None, float("-inf")
+    best_params, best_score, best_model = None, float("-inf"), None
     for params in tqdm(settings, desc=f"grid search on {metric}", disable=not progress, leave=False):
-        result = metrics.evaluate(make_model(**params).fit(validation.train), validation, ks=ks)
+        model = make_model(**params)
+        if early_stopping:
+            model.fit(validation.train, validation=validation)
+        else:
+            model.fit(validation.train)
+        result = metrics.evaluate(model, validation, ks=ks)
         if metric not in result:
             raise ValueError(f"metric {metric!r} is not one of {sorted(result)}")
         trials.append((params, result))
         if result[metric] > best_score:
-            best_params, best_score = params, result[metric]
-    return GridSearchResult(best_params=best_params, best_score=best_score, metric=metric, trials=trials)
+            best_params, best_score, best_model = params, result[metric], model
+    return GridSearchResult(best_params=best_params, best_score=best_score, metric=metric, trials=trials,
+                            best_model=best_model)

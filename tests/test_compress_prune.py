@@ -105,6 +105,18 @@ def test_a_dense_factor_model_can_be_pruned_and_stored_sparse(mf):
     assert prune.to_sparse(prune.magnitude_prune(rotated, 0.8)).nbytes < rotated.nbytes
 
 
+def test_the_random_control_draws_fresh_starting_values_under_the_same_mask(mf, interactions):
+    ticket = prune.lottery_ticket(mf, interactions, 0.5, epochs=1, lr=0.0)
+    control = prune.lottery_ticket(mf, interactions, 0.5, epochs=1, lr=0.0, rewind="random", reinit_seed=5)
+    same_mask = torch.equal(ticket.module_.user_embedding.weight_mask, control.module_.user_embedding.weight_mask)
+    kept = control.module_.user_embedding.weight_mask.bool()
+    initial = mf.init_state_["user_embedding.weight"]
+    assert same_mask and not torch.equal(control.module_.user_embedding.weight[kept], initial[kept])
+    assert control.module_.user_embedding.weight[kept].std().item() == pytest.approx(initial.std().item(), rel=0.3)
+    with pytest.raises(ValueError, match=r"rewind must be one of \('initial', 'random'\)"):
+        prune.lottery_ticket(mf, interactions, 0.5, epochs=1, rewind="zero")
+
+
 def test_threshold_prune_zeroes_small_weights(mf):
     pruned = prune.threshold_prune(mf, 0.05)
     weights = mf.module_.user_embedding.weight.detach().abs()
@@ -187,3 +199,20 @@ def test_l1_training_drives_weights_towards_zero_where_l2_does_not(interactions)
     assert small(sparse_ish) > small(plain)
     with pytest.raises(TypeError, match="objective must be a train.Objective"):
         models.BPRMF(rank=2, objective=0.1).fit(interactions)
+
+
+def test_a_pruned_fine_tuned_ncf_scores_as_its_forward_pass(ncf, interactions):
+    tuned = prune.fine_tune(prune.magnitude_prune(ncf, 0.5, scope="layer", which="all"), interactions, epochs=1)
+    module, users = tuned.module_, torch.tensor([0, 3, 25])
+    scores = tuned.score(users.numpy())  # first: no forward call has refreshed the cached weights since training
+    with torch.no_grad():
+        pairs = torch.stack([module(torch.full((17,), int(u)), torch.arange(17)) for u in users])
+    assert np.allclose(scores, pairs.numpy(), atol=1e-5)
+
+
+def test_compact_stores_the_cheaper_way(mf):
+    light = prune.compact(prune.magnitude_prune(mf, 0.3))
+    heavy = prune.compact(prune.magnitude_prune(mf, 0.9))
+    assert isinstance(light.user_table_, base.DenseTable) and light.nbytes == mf.nbytes
+    assert isinstance(heavy.user_table_, base.CSRTable) and heavy.nbytes < mf.nbytes
+    assert np.allclose(heavy.score([0, 2]), prune.magnitude_prune(mf, 0.9).score([0, 2]), atol=1e-6)

@@ -129,6 +129,7 @@ def test_speedup_verdict_follows_the_spread():
     assert measure.speedup(fast, slow).verdict == "slower"
     assert measure.speedup(slow, noisy).verdict == "no measurable difference"
     assert "no measurable difference" in str(measure.speedup(slow, noisy))
+    assert measure.speedup(slow, fast).short == "2.00x (2.00-2.00)" and measure.speedup(slow, noisy).short.startswith("~1 (")
     with pytest.raises(ValueError, match="same measure.latencies call"):
         measure.speedup(slow, measure.Latency(times=(1.0,), threads=1, warmup=0))
 

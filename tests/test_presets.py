@@ -14,8 +14,21 @@ def test_reference_split_is_chapter_1s(ml100k, movielens_home):
 def test_presets_build_unfitted_models_with_the_chosen_settings():
     teacher = presets.teacher(seed=2)
     assert teacher.module_ is None and teacher.rank == presets.TEACHER["rank"]
-    assert teacher.training == TrainSettings(lr=presets.TEACHER["lr"], l2=presets.TEACHER["l2"], seed=2)
+    assert teacher.training == TrainSettings(lr=presets.TEACHER["lr"], l2=presets.TEACHER["l2"],
+                                             epochs=presets.TEACHER["epochs"], validation_fraction=0.0, seed=2)
     assert presets.ease().l2 == presets.EASE["l2"] and presets.pure_svd().rank == presets.PURE_SVD["rank"]
     assert presets.item_knn().k == presets.ITEM_KNN["k"]
     assert presets.implicit_als().get_params()["alpha"] == presets.IMPLICIT_ALS["alpha"]
     assert presets.ncf().hidden == presets.NCF["hidden"] and presets.ncf().training.eval_every == 2
+
+
+def test_presets_agree_with_the_tuning_benchmark():
+    """The settings Chapter 4 loads are the ones benchmarks/tune_neural.py chose on validation."""
+    import json
+    from pathlib import Path
+
+    report = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "tuning_neural.json").read_text())
+    for name, preset in (("bpr_mf", presets.TEACHER), ("ncf", presets.NCF)):
+        chosen = report["models"][name]["chosen"]
+        assert {key: preset[key] for key in ("lr", "l2", "epochs")} == chosen
+        assert all(report["models"][name]["interior"].values()), f"{name}: the chosen point is at an edge of the grid"

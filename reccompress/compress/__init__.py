@@ -5,5 +5,5 @@ the compressed model shapes they form; the other modules hold the verbs. Importe
 
 from .._lazy import lazy_submodules
 
-__all__ = ["base", "lowrank", "prune", "sparse"]
+__all__ = ["base", "lowrank", "pq", "prune", "qat", "quantize", "sparse"]
 __getattr__, __dir__ = lazy_submodules(__name__, __all__)

@@ -180,11 +180,13 @@ def _check_table(table, name: str, shape: tuple | None = None) -> Table:
 
 
 def _check_vector(values, name: str, length: int) -> np.ndarray:
+    """A (length,) finite float vector, kept in float16 if given so (it is stored, and counted,
+    as it comes), else float32."""
     if not isinstance(values, np.ndarray) or values.shape != (length,):
         raise ValueError(f"{name} must be a numpy array of shape ({length},); got {describe(values)}")
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{name} contains NaN or infinite values")
-    return values.astype(np.float32, copy=False)
+    return values if values.dtype == np.float16 else values.astype(np.float32, copy=False)
 
 
 # --------------------------------------------------------------------------------------------

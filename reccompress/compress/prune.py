@@ -34,6 +34,7 @@ from torch.nn.utils import prune
 
 from .._checks import (
     check_choice,
+    check_seed,
     check_fraction,
     check_non_negative,
     check_positive_int,
@@ -47,6 +48,8 @@ from .base import CSRTable, DenseTable, FactorRecommender, ModuleRecommender, fa
 
 __all__ = [
     "CRITERIA",
+    "REWINDS",
+    "compact",
     "GroupLassoPenalty",
     "L1Penalty",
     "dimension_importance",
@@ -245,23 +248,39 @@ def gradual_magnitude_prune(model, user_items, amount: float, steps: int = 5, ep
     return current
 
 
+REWINDS = ("initial", "random")
+
+
 def lottery_ticket(model, user_items, amount: float, epochs: int, which: str = "embeddings",
-                   **changes) -> ModuleRecommender:
-    """Frankle and Carbin's experiment: prune ``model`` by global magnitude, rewind the surviving
-    weights to their values before training (the fitted model's ``init_state_``), retrain with
-    the mask fixed for ``epochs`` epochs (``changes`` as in :func:`fine_tune`).
+                   rewind: str = "initial", reinit_seed: int = 1, **changes) -> ModuleRecommender:
+    """Frankle and Carbin's experiment, and its control.
+
+    Prune ``model`` by global magnitude; set the surviving weights to new starting values;
+    retrain with the mask fixed for ``epochs`` epochs (``changes`` as in :func:`fine_tune`).
+
+    Args:
+        rewind: ``"initial"`` (the lottery ticket: survivors go back to their values before
+            training, the fitted model's ``init_state_``) or ``"random"`` (the control: survivors
+            get a fresh draw from the same initial distribution, seeded by ``reinit_seed``).
+            Same mask, same budget: only the starting values differ.
     """
+    check_choice(rewind, "rewind", REWINDS)
     root = _root(model)
     if root is None or root.init_state_ is None:
         raise TypeError(f"lottery_ticket needs a fitted BPRMF or NCF that kept its initial weights; got {describe(model)}")
+    if rewind == "initial":
+        start = root.init_state_
+    else:
+        fresh = root._build(*root.user_items_.shape, torch.Generator().manual_seed(check_seed(reinit_seed, "reinit_seed")))
+        start = fresh.state_dict()
     pruned = magnitude_prune(model, amount, which=which)
     for layer, name in prunable_weights(pruned, which):
         original = next(key for key, value in pruned.module_.named_modules() if value is layer)
-        initial = root.init_state_[f"{original}.{name}" if original else name]
         with torch.no_grad():
-            getattr(layer, f"{name}_orig").copy_(initial)
+            getattr(layer, f"{name}_orig").copy_(start[f"{original}.{name}" if original else name])
     ticket = fine_tune(pruned, user_items, epochs=epochs, **changes)
-    ticket.recipe_ = {"verb": "lottery_ticket", "amount": amount, "epochs": epochs, "which": which, **changes}
+    ticket.recipe_ = {"verb": "lottery_ticket", "amount": amount, "epochs": epochs, "which": which,
+                      "rewind": rewind, **changes}
     ticket.source_ = model
     return ticket
 
@@ -376,3 +395,14 @@ def to_sparse(model) -> FactorRecommender:
         CSRTable(items.astype(np.float32)), model.user_items_, user_table=CSRTable(users.astype(np.float32)),
         source=model, recipe={"verb": "to_sparse"},
     )
+
+
+def compact(model) -> FactorRecommender:
+    """A (pruned) matrix-factorization model stored the cheaper way: dense tables, or CSR tables
+    when its zeros make them smaller (past about half zeros with float32 values and int32
+    indices). What a pruned model costs once it is stored for inference."""
+    dense = factor_model(model)
+    dense = FactorRecommender(DenseTable(dense.item_factors_), model.user_items_,
+                              user_table=DenseTable(dense.user_factors_), source=model, recipe={"verb": "compact"})
+    stored = to_sparse(model)
+    return stored if stored.nbytes < dense.nbytes else dense

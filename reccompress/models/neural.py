@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import check_int_sequence, check_non_negative, check_positive_int, describe
+from .._checks import check_int_sequence, check_non_negative, check_positive_int, check_user_items, describe
 from .. import splits, train
 from ..train import TrainSettings
 from .base import ModuleScoring, Recommender
@@ -77,6 +77,14 @@ class MFModule(nn.Module):
         return users.numpy().copy(), items.numpy().copy()
 
 
+def _effective(layer, name: str):
+    """A layer's parameter as the forward pass uses it: ``orig * mask`` for a parameter pruned by
+    ``torch.nn.utils.prune`` (whose cached attribute is only refreshed by a forward call)."""
+    if hasattr(layer, f"{name}_orig"):
+        return getattr(layer, f"{name}_orig") * getattr(layer, f"{name}_mask")
+    return getattr(layer, name)
+
+
 class NCFModule(nn.Module):
     """GMF branch (rank) + MLP branch ([p'_u, q'_i] -> hidden layers), one linear output."""
 
@@ -105,16 +113,35 @@ class NCFModule(nn.Module):
         mlp = self.mlp(torch.cat([self.user_embedding_mlp(users), self.item_embedding_mlp(items)], dim=1))
         return self.output(torch.cat([gmf, mlp], dim=1)).squeeze(1)
 
-    def score_users(self, users):  # (batch,) -> (batch, n_items), in chunks of pairs
+    def score_users(self, users):  # (batch,) -> (batch, n_items), in chunks of users
+        # The same function as forward() on every (user, item) pair, computed without forming the
+        # pairs' inputs: the GMF term is (p_u * w_gmf) . q_i, a matrix product, and the first MLP
+        # layer W [p'_u; q'_i] + b splits into W_u p'_u (once per user) + W_i q'_i (once per item).
         n_items = self.item_embedding.num_embeddings
         items = torch.arange(n_items)
+        rank = self.user_embedding.embedding_dim
+        w_out, b_out = _effective(self.output, "weight")[0], _effective(self.output, "bias")  # (rank + width,), (1,)
+        item_gmf = self.item_embedding(items) * w_out[:rank]  # (n_items, rank)
+        layers = list(self.mlp)
+        if layers:
+            first = layers[0]
+            first_weight = _effective(first, "weight")
+            item_part = self.item_embedding_mlp(items) @ first_weight[:, rank:].T + _effective(first, "bias")
         rows = []
         step = max(1, _PAIRS_PER_CHUNK // n_items)
         for start in range(0, len(users), step):
             chunk = users[start : start + step]
-            pair_users = chunk.repeat_interleave(n_items)
-            pair_items = items.repeat(len(chunk))
-            rows.append(self.forward(pair_users, pair_items).view(len(chunk), n_items))
+            scores = self.user_embedding(chunk) @ item_gmf.T + b_out  # (chunk, n_items)
+            if layers:
+                user_part = self.user_embedding_mlp(chunk) @ first_weight[:, :rank].T  # (chunk, h1)
+                hidden = user_part[:, None, :] + item_part[None, :, :]  # (chunk, n_items, h1)
+                for layer in layers[1:]:
+                    hidden = layer(hidden)
+            else:  # no hidden layer: the MLP branch is the concatenation itself
+                hidden = torch.cat([self.user_embedding_mlp(chunk)[:, None, :].expand(-1, n_items, -1),
+                                    self.item_embedding_mlp(items)[None, :, :].expand(len(chunk), -1, -1)], dim=2)
+            scores = scores + hidden @ w_out[rank:]
+            rows.append(scores)
         return torch.cat(rows) if rows else torch.zeros((0, n_items))
 
     def embedding_norms(self, users, positives, negatives):  # -> (batch,)
@@ -151,13 +178,33 @@ class NeuralRecommender(ModuleScoring, Recommender):
             raise TypeError(f"objective must be a train.Objective such as train.BPR(); got {describe(objective)}")
         return self.training, objective
 
+    def fit(self, user_items, validation=None) -> "NeuralRecommender":
+        """Train on ``user_items``; early-stop on ``validation`` if given (a Split whose ``train`` is
+        ``user_items``, e.g. when tuning on a validation split), else on a slice carved out of
+        ``user_items`` (``training.validation_fraction``), else train exactly ``training.epochs``."""
+        check_user_items(user_items, non_empty=True)
+        if validation is not None:
+            if not (hasattr(validation, "train") and hasattr(validation, "test")):
+                raise TypeError(f"validation must be a Split whose train is user_items; got {describe(validation)}")
+            if validation.train.shape != user_items.shape or (validation.train != user_items).nnz:
+                raise ValueError("validation.train must equal user_items: the model trains on it and early-stops on "
+                                 "validation.test")
+        self._train(user_items, validation)
+        self.user_items_ = user_items
+        return self
+
     def _fit(self, user_items) -> None:
+        self._train(user_items, None)
+
+    def _train(self, user_items, validation) -> None:
         settings, objective = self._check_training()
         generator = torch.Generator().manual_seed(settings.seed)
         self.module_ = self._build(user_items.shape[0], user_items.shape[1], generator)
         # The initial weights, kept for lottery-ticket rewinding (Chapter 5); not counted in nbytes.
         self.init_state_ = {name: tensor.detach().clone() for name, tensor in self.module_.state_dict().items()}
-        validation = None
+        if validation is not None:
+            self.history_ = train.fit(self.module_, user_items, settings, objective=objective, validation=validation)
+            return
         if settings.validation_fraction:
             validation = splits.random_holdout(user_items, test_fraction=settings.validation_fraction, seed=settings.seed)
             if validation.test.nnz == 0:  # histories too short to hold anything out
