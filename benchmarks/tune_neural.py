@@ -1,7 +1,8 @@
 """Tune the neural models on the validation split, with the classical baselines' budget.
 
 Chapter 1 tuned ItemKNN, PureSVD and EASE on grids of 7-8 points; here BPR-MF and NCF each get
-a 3 x 3 grid of learning rate x L2 weight. Every grid point trains on the validation split's
+a 3 x 3 grid of learning rate x L2 weight (and BPR-MF the same grid on ml-latest-small, the
+second dataset of Chapters 6, 8 and 9). Every grid point trains on the validation split's
 training part and early-stops on its held-out part (at most ``MAX_EPOCHS`` epochs, patience 5):
 the number of epochs is chosen on validation too. Chapter 4 reads the result, checks that every
 chosen point is interior, re-runs the chosen point to confirm the file, and trains the final
@@ -27,6 +28,8 @@ from pathlib import Path
 MAX_EPOCHS = 150
 GRIDS = {
     "bpr_mf": {"rank": 64, "hidden": None, "eval_every": 1, "lr": [1e-3, 2e-3, 5e-3], "l2": [1e-3, 3e-3, 1e-2]},
+    "bpr_mf_latest": {"rank": 64, "hidden": None, "eval_every": 1, "lr": [1e-3, 2e-3, 5e-3], "l2": [1e-3, 3e-3, 1e-2],
+                      "dataset": "ml-latest-small"},
     "ncf": {"rank": 32, "hidden": [32], "eval_every": 2, "lr": [2.5e-4, 5e-4, 1e-3], "l2": [1e-5, 1e-4, 1e-3]},
 }
 OUTPUT = Path(__file__).resolve().parent / "results" / "tuning_neural.json"
@@ -39,7 +42,7 @@ def make_model(name: str, lr: float, l2: float):
 
     grid = GRIDS[name]
     training = TrainSettings(lr=lr, l2=l2, epochs=MAX_EPOCHS, eval_every=grid["eval_every"], patience=5)
-    if name == "bpr_mf":
+    if name.startswith("bpr_mf"):
         return models.BPRMF(rank=grid["rank"], training=training)
     return models.NCF(rank=grid["rank"], hidden=tuple(grid["hidden"]), training=training)
 
@@ -49,7 +52,7 @@ def run_point(name: str, lr: float, l2: float) -> dict:
     from reccompress import metrics, presets, repro
 
     repro.set_reproducible(seed=0, threads=1)
-    validation = presets.validation_split()
+    validation = presets.validation_split(dataset=GRIDS[name].get("dataset", "ml-100k"))
     start = time.perf_counter()
     model = make_model(name, lr, l2).fit(validation.train, validation=validation)
     result = metrics.evaluate(model, validation)
@@ -68,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="processes training grid points at once")
     parser.add_argument("--models", nargs="+", choices=sorted(GRIDS), default=sorted(GRIDS),
-                        help="tune only these (the file then holds only these)")
+                        help="tune only these (the other entries of an existing file are kept)")
     args = parser.parse_args()
     grids = {name: GRIDS[name] for name in args.models}
     import torch
@@ -79,14 +82,17 @@ def main() -> None:
     # same result whatever the number of workers.
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
         points = list(pool.map(run_point, *zip(*jobs)))
-    report = {"about": __doc__.split("\n\n")[1].replace("\n", " "), "max_epochs": MAX_EPOCHS, "models": {},
+    previous = json.loads(OUTPUT.read_text())["models"] if OUTPUT.exists() else {}
+    report = {"about": __doc__.split("\n\n")[1].replace("\n", " "), "max_epochs": MAX_EPOCHS,
+              "models": {name: entry for name, entry in previous.items() if name in GRIDS and name not in grids},
               "versions": {"python": platform.python_version(), "torch": torch.__version__},
               "workers": args.workers, "seconds": None}
     for name, grid in grids.items():
         trials = [point for (job, point) in zip(jobs, points) if job[0] == name]
         best = max(trials, key=lambda t: t["valid_ndcg@20"])  # ties keep the first in grid order
         report["models"][name] = {
-            "rank": grid["rank"], "hidden": grid["hidden"], "grid": {"lr": grid["lr"], "l2": grid["l2"]},
+            "dataset": grid.get("dataset", "ml-100k"), "rank": grid["rank"], "hidden": grid["hidden"],
+            "grid": {"lr": grid["lr"], "l2": grid["l2"]},
             "trials": trials,
             "chosen": {"lr": best["lr"], "l2": best["l2"], "epochs": best["best_epoch"]},
             "interior": {"lr": interior(grid["lr"], best["lr"]), "l2": interior(grid["l2"], best["l2"])},

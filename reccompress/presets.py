@@ -21,14 +21,17 @@ from ._checks import check_seed
 from .train import TrainSettings
 
 __all__ = [
-    "EASE", "IMPLICIT_ALS", "ITEM_KNN", "NCF", "PURE_SVD", "REFERENCE_SPLIT", "TEACHER", "VALIDATION_SPLIT",
+    "DATASETS", "EASE", "IMPLICIT_ALS", "ITEM_KNN", "NCF", "PURE_SVD", "REFERENCE_SPLIT", "TEACHER", "TEACHER_LATEST",
+    "VALIDATION_SPLIT",
     "ease", "implicit_als", "item_knn", "ncf", "pure_svd", "reference_split", "teacher", "teacher_training",
     "validation_split",
 ]
 
 # How the reference split is made (Chapter 1), and the validation split inside its training part.
+# The same recipe serves the second dataset, ml-latest-small (Chapters 6, 8 and 9).
 REFERENCE_SPLIT = {"dataset": "ml-100k", "feedback": "implicit", "test_fraction": 0.2, "seed": 42}
 VALIDATION_SPLIT = {"test_fraction": 0.2, "seed": 43}
+DATASETS = ("ml-100k", "ml-latest-small")
 
 # Settings chosen on the validation split (the chapter that chose each is named).
 ITEM_KNN = {"k": 400}  # Chapter 1
@@ -39,12 +42,21 @@ IMPLICIT_ALS = {"rank": 64, "l2": 50.0, "alpha": 10.0}  # Chapter 3
 # epochs by early stopping on the validation split; the final model then trains on the whole
 # training split for that many epochs (no slice held out).
 TEACHER = {"rank": 64, "lr": 2e-3, "l2": 3e-3, "epochs": 43}  # the BPR-MF teacher
+# The same model and grid on ml-latest-small (Chapter 6 uses it where codebooks amortise).
+TEACHER_LATEST = {"rank": 64, "lr": 2e-3, "l2": 3e-3, "epochs": 32}
 NCF = {"rank": 32, "hidden": (32,), "lr": 5e-4, "l2": 1e-4, "epochs": 64}
 
 
-def reference_split(data_home: str | os.PathLike | None = None) -> splits.Split:
-    """The book's reference split: 20% of each user's ML-100K interactions held out (seed 42)."""
-    interactions = data.load_movielens(REFERENCE_SPLIT["dataset"], data_home)
+def _check_dataset(dataset: str) -> str:
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}; got {dataset!r}")
+    return dataset
+
+
+def reference_split(data_home: str | os.PathLike | None = None, dataset: str = "ml-100k") -> splits.Split:
+    """The book's reference split: 20% of each user's interactions held out (seed 42), of ML-100K
+    by default (or of ml-latest-small)."""
+    interactions = data.load_movielens(_check_dataset(dataset), data_home)
     return splits.random_holdout(
         interactions.matrix(REFERENCE_SPLIT["feedback"]),
         test_fraction=REFERENCE_SPLIT["test_fraction"],
@@ -52,9 +64,9 @@ def reference_split(data_home: str | os.PathLike | None = None) -> splits.Split:
     )
 
 
-def validation_split(data_home: str | os.PathLike | None = None) -> splits.Split:
+def validation_split(data_home: str | os.PathLike | None = None, dataset: str = "ml-100k") -> splits.Split:
     """The validation split the chapters tune on: 20% of the reference training part (seed 43)."""
-    return splits.random_holdout(reference_split(data_home).train, **VALIDATION_SPLIT)
+    return splits.random_holdout(reference_split(data_home, dataset).train, **VALIDATION_SPLIT)
 
 
 def item_knn() -> models.ItemKNN:
@@ -77,15 +89,18 @@ def implicit_als() -> models.ImplicitALS:
     return models.ImplicitALS(**IMPLICIT_ALS)
 
 
-def teacher_training(seed: int = 0) -> TrainSettings:
-    """How the teacher trains: Chapter 4's settings, all of the training data, the validated epochs."""
-    return TrainSettings(lr=TEACHER["lr"], l2=TEACHER["l2"], epochs=TEACHER["epochs"], validation_fraction=0.0,
+def teacher_training(seed: int = 0, dataset: str = "ml-100k") -> TrainSettings:
+    """How the teacher trains: the validated settings, all of the training data, the validated epochs."""
+    chosen = TEACHER if _check_dataset(dataset) == "ml-100k" else TEACHER_LATEST
+    return TrainSettings(lr=chosen["lr"], l2=chosen["l2"], epochs=chosen["epochs"], validation_fraction=0.0,
                          seed=check_seed(seed))
 
 
-def teacher(seed: int = 0):
-    """Unfitted BPR-MF teacher as Chapter 4 configured it (``seed`` varies only the randomness)."""
-    return models.BPRMF(rank=TEACHER["rank"], training=teacher_training(seed))
+def teacher(seed: int = 0, dataset: str = "ml-100k"):
+    """Unfitted BPR-MF teacher as Chapter 4 configured it (``seed`` varies only the randomness);
+    ``dataset="ml-latest-small"`` gives the same model tuned the same way on that dataset."""
+    rank = (TEACHER if _check_dataset(dataset) == "ml-100k" else TEACHER_LATEST)["rank"]
+    return models.BPRMF(rank=rank, training=teacher_training(seed, dataset))
 
 
 def ncf(seed: int = 0):

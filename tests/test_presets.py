@@ -28,7 +28,17 @@ def test_presets_agree_with_the_tuning_benchmark():
     from pathlib import Path
 
     report = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "tuning_neural.json").read_text())
-    for name, preset in (("bpr_mf", presets.TEACHER), ("ncf", presets.NCF)):
+    for name, preset in (("bpr_mf", presets.TEACHER), ("ncf", presets.NCF), ("bpr_mf_latest", presets.TEACHER_LATEST)):
         chosen = report["models"][name]["chosen"]
         assert {key: preset[key] for key in ("lr", "l2", "epochs")} == chosen
         assert all(report["models"][name]["interior"].values()), f"{name}: the chosen point is at an edge of the grid"
+
+
+def test_the_second_dataset_has_its_own_split_and_teacher(movielens_home):
+    split = presets.reference_split(movielens_home, dataset="ml-latest-small")
+    assert split.train.shape[0] == 610 and split.train.nnz + split.test.nnz == 100836
+    assert presets.teacher(dataset="ml-latest-small").training.epochs == presets.TEACHER_LATEST["epochs"]
+    import pytest
+
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        presets.reference_split(movielens_home, dataset="netflix")

@@ -44,32 +44,43 @@ def _grad_scale(x, factor: float):
 
 
 class FakeQuantize(nn.Module):
-    """Per-row fake quantization of a (n_rows, n_cols) weight, as a parametrization.
+    """Fake quantization of a (n_rows, n_cols) weight with one step per row (or per group of
+    ``group_size`` columns of a row), as a parametrization.
 
     Args:
         weight: the initial weight (sets the initial steps, MSE-clipped).
         bits: 1, 2, 4 or 8.
-        scheme: ``"asymmetric"`` (step and zero point per row) or ``"symmetric"`` (step only; at
+        scheme: ``"asymmetric"`` (step and zero point per group) or ``"symmetric"`` (step only; at
             one bit, the sign).
-        learned_step: learn the per-row step (LSQ) instead of recomputing it (min-max) each step.
+        learned_step: learn the steps (LSQ) instead of recomputing them (min-max) at every step.
+        group_size: columns per step (default: the whole row).
     """
 
-    def __init__(self, weight: torch.Tensor, bits: int, scheme: str = "asymmetric", learned_step: bool = False):
+    def __init__(self, weight: torch.Tensor, bits: int, scheme: str = "asymmetric", learned_step: bool = False,
+                 group_size: int | None = None):
         super().__init__()
         self.bits, self.scheme, self.learned_step = _check_bits(bits), scheme, learned_step
         check_choice(scheme, "scheme", SCHEMES)
         self.levels = (1 << bits) - 1
-        start = quantize_array(weight.detach().numpy(), bits, scheme=scheme, granularity="row", clip="mse")
+        n_cols = weight.shape[1]
+        self.group_size = n_cols if group_size is None else group_size
+        granularity = "row" if self.group_size == n_cols else "group"
+        start = quantize_array(weight.detach().numpy(), bits, scheme=scheme, granularity=granularity,
+                               group_size=None if granularity == "row" else self.group_size, clip="mse")
         self.register_buffer("zero", torch.as_tensor(
-            np.zeros(weight.shape[0]) if start.zero_points is None else start.zero_points.astype(np.float64).ravel(),
+            np.zeros(start.scales.size) if start.zero_points is None else start.zero_points.astype(np.float64).ravel(),
             dtype=torch.float32))
         if learned_step:
             self.log_step = nn.Parameter(torch.as_tensor(np.log(start.scales.astype(np.float64).ravel()),
                                                          dtype=torch.float32))
-        self.grad_factor = 1.0 / np.sqrt(weight.shape[1] * max((1 << (bits - 1)) - 1, 1))
+        self.grad_factor = 1.0 / np.sqrt(self.group_size * max((1 << (bits - 1)) - 1, 1))
+
+    def _grouped(self, weight):
+        """(n_rows * n_groups, group_size): one row per group."""
+        return weight.reshape(-1, self.group_size)
 
     def step_and_zero(self, weight):
-        """(n_rows, 1) steps and zero points in force for ``weight``."""
+        """(n_groups_total, 1) steps and zero points in force for the grouped ``weight``."""
         if self.learned_step:
             return _grad_scale(self.log_step.exp(), self.grad_factor)[:, None], self.zero[:, None]
         with torch.no_grad():  # min-max per row, recomputed from the current weights
@@ -85,17 +96,22 @@ class FakeQuantize(nn.Module):
         return step[:, None], zero[:, None]
 
     def forward(self, weight):
+        shape, weight = weight.shape, self._grouped(weight)
         step, zero = self.step_and_zero(weight)
         if self.scheme == "symmetric" and self.bits == 1:  # sign codes: w' = s sign(w), STE on sign
             sign = torch.where(weight >= 0, 1.0, -1.0)
-            return (weight + (sign - weight).detach()) * step
-        if self.scheme == "symmetric":
+            fake = (weight + (sign - weight).detach()) * step
+        elif self.scheme == "symmetric":
             half = (1 << (self.bits - 1)) - 1
-            return torch.clamp(_round_ste(weight / step), -half, half) * step
-        return (torch.clamp(_round_ste(weight / step) + zero, 0, self.levels) - zero) * step
+            fake = torch.clamp(_round_ste(weight / step), -half, half) * step
+        else:
+            fake = (torch.clamp(_round_ste(weight / step) + zero, 0, self.levels) - zero) * step
+        return fake.reshape(shape)
 
     def quantized(self, weight) -> QuantizedArray:
         """The codes, steps and zero points of ``weight`` as this quantizer rounds it."""
+        n_rows, n_cols = weight.shape
+        weight = self._grouped(weight)
         with torch.no_grad():
             step, zero = self.step_and_zero(weight)
             if self.scheme == "symmetric" and self.bits == 1:
@@ -105,13 +121,17 @@ class FakeQuantize(nn.Module):
                 codes = (torch.clamp(torch.round(weight / step), -half, half) + half).to(torch.uint8)
             else:
                 codes = torch.clamp(torch.round(weight / step) + zero, 0, self.levels).to(torch.uint8)
-        zero_points = None if self.scheme == "symmetric" else zero.numpy().astype(np.uint8)
-        return QuantizedArray(codes=codes.numpy(), scales=step.numpy().astype(np.float32), zero_points=zero_points,
-                              bits=self.bits, scheme=self.scheme, granularity="row", group_size=weight.shape[1])
+        groups = n_cols // self.group_size
+        zero_points = None if self.scheme == "symmetric" else zero.numpy().astype(np.uint8).reshape(n_rows, groups)
+        return QuantizedArray(codes=codes.numpy().reshape(n_rows, n_cols),
+                              scales=step.numpy().astype(np.float32).reshape(n_rows, groups), zero_points=zero_points,
+                              bits=self.bits, scheme=self.scheme, granularity="row" if groups == 1 else "group",
+                              group_size=self.group_size)
 
 
 def quantization_aware_training(model, user_items, bits: int, epochs: int, *, scheme: str | None = None,
-                                learned_step: bool = False, objective=None, **changes) -> FactorRecommender:
+                                learned_step: bool = False, group_size: int | None = None, objective=None,
+                                **changes) -> FactorRecommender:
     """Continue training a matrix-factorization model with both tables fake-quantized to ``bits``
     bits per row, then store it with the codes it learned.
 
@@ -122,6 +142,7 @@ def quantization_aware_training(model, user_items, bits: int, epochs: int, *, sc
         epochs: epochs of quantization-aware training.
         scheme: ``"asymmetric"`` (default) or ``"symmetric"`` (default at one bit: sign codes).
         learned_step: learn the steps (LSQ) instead of recomputing them by min-max.
+        group_size: columns sharing one step (default: a whole row).
         objective: the loss (default BPR); ``changes`` override the training settings of the
             neural model the chain started from (as :func:`reccompress.compress.prune.fine_tune`).
 
@@ -148,7 +169,7 @@ def quantization_aware_training(model, user_items, bits: int, epochs: int, *, sc
     quantizers = {}
     for name in ("user_embedding", "item_embedding"):
         layer = getattr(module, name)
-        quantizers[name] = FakeQuantize(layer.weight, bits, scheme, learned_step)
+        quantizers[name] = FakeQuantize(layer.weight, bits, scheme, learned_step, group_size)
         parametrize.register_parametrization(layer, "weight", quantizers[name])
     history = train.fit(module, user_items, settings, objective=objective)
     tables = {}
@@ -159,7 +180,7 @@ def quantization_aware_training(model, user_items, bits: int, epochs: int, *, sc
     quantized = FactorRecommender(
         tables["item_embedding"], factors.user_items_, user_table=tables["user_embedding"], source=model,
         recipe={"verb": "quantization_aware_training", "bits": bits, "epochs": epochs, "scheme": scheme,
-                "learned_step": learned_step, **changes},
+                "learned_step": learned_step, "group_size": group_size, **changes},
     )
     quantized.history_ = history
     return quantized
