@@ -112,8 +112,8 @@ class Interactions:
 
     def __repr__(self) -> str:
         return (
-            f"Interactions(name={self.name!r}, n_ratings={len(self):,}, n_users={self.n_users:,}, "
-            f"n_items={self.n_items:,}, density={self.density:.4%})"
+            f"Interactions({self.name}: {len(self):,} ratings, {self.n_users:,} users x {self.n_items:,} items, "
+            f"{self.density:.2%} dense)"
         )
 
     @property

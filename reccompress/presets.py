@@ -21,7 +21,7 @@ from ._checks import check_seed
 from .train import TrainSettings
 
 __all__ = [
-    "DATASETS", "EASE", "IMPLICIT_ALS", "ITEM_KNN", "NCF", "PURE_SVD", "REFERENCE_SPLIT", "TEACHER", "TEACHER_LATEST",
+    "DATASETS", "EASE", "IMPLICIT_ALS", "ITEM_KNN", "NCF", "PURE_SVD", "PURE_SVD_LATEST", "REFERENCE_SPLIT", "TEACHER", "TEACHER_LATEST",
     "VALIDATION_SPLIT",
     "ease", "implicit_als", "item_knn", "ncf", "pure_svd", "reference_split", "teacher", "teacher_training",
     "validation_split",
@@ -37,6 +37,7 @@ DATASETS = ("ml-100k", "ml-latest-small")
 ITEM_KNN = {"k": 400}  # Chapter 1
 EASE = {"l2": 500.0}  # Chapter 1
 PURE_SVD = {"rank": 16}  # Chapter 1
+PURE_SVD_LATEST = {"rank": 64}  # Chapter 6, on ml-latest-small
 IMPLICIT_ALS = {"rank": 64, "l2": 50.0, "alpha": 10.0}  # Chapter 3
 # Chapter 4 (benchmarks/tune_neural.py): learning rate and L2 weight on a 3 x 3 grid, the number of
 # epochs by early stopping on the validation split; the final model then trains on the whole
@@ -79,9 +80,9 @@ def ease() -> models.EASE:
     return models.EASE(**EASE)
 
 
-def pure_svd() -> models.PureSVD:
-    """Unfitted PureSVD at Chapter 1's setting."""
-    return models.PureSVD(**PURE_SVD)
+def pure_svd(dataset: str = "ml-100k") -> models.PureSVD:
+    """Unfitted PureSVD at Chapter 1's setting (or Chapter 6's for ml-latest-small)."""
+    return models.PureSVD(**(PURE_SVD if _check_dataset(dataset) == "ml-100k" else PURE_SVD_LATEST))
 
 
 def implicit_als() -> models.ImplicitALS:

@@ -29,10 +29,7 @@ class ReproSettings:
     torch_version: str
 
     def __str__(self) -> str:
-        return (
-            f"seed {self.seed}, {self.threads} thread(s) for torch and BLAS, "
-            f"torch {self.torch_version} with deterministic algorithms"
-        )
+        return f"seed {self.seed}, {self.threads} thread(s), torch {self.torch_version} (deterministic)"
 
 
 _blas_limiter = None  # kept alive so the BLAS thread limit stays in force

@@ -45,8 +45,8 @@ class Split:
     def __repr__(self) -> str:
         n_users, n_items = self.train.shape
         return (
-            f"Split({n_users} users x {n_items} items: {self.train.nnz:,} train / {self.test.nnz:,} test, "
-            f"{self.test_users().size} users with test items)"
+            f"Split({n_users:,} x {n_items:,}: {self.train.nnz:,} train / {self.test.nnz:,} test, "
+            f"{self.test_users().size:,} users tested)"
         )
 
     def test_users(self) -> np.ndarray:

@@ -92,8 +92,8 @@ def truncated_svd(matrix, rank: int, solver: str = "arpack", seed: int = 0, **op
         matrix: (m, n) numpy array or scipy.sparse matrix.
         rank: triplets kept, below min(m, n).
         solver: ``"lapack"`` (full ``numpy.linalg.svd``, then truncated), ``"arpack"``
-            (``scipy.sparse.linalg.svds``) or ``"randomized"`` (:func:`randomized_svd`;
-            ``options`` are passed to it).
+            (``scipy.sparse.linalg.svds``; ``options`` may set its ``tol``, 0 = machine precision)
+            or ``"randomized"`` (:func:`randomized_svd`; ``options`` are passed to it).
         seed: seed of the solver's random start.
 
     Returns:
@@ -106,13 +106,16 @@ def truncated_svd(matrix, rank: int, solver: str = "arpack", seed: int = 0, **op
         return randomized_svd(matrix, rank, seed=seed, **options)
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}")
-    if options:
-        raise TypeError(f"the {solver} solver takes no extra options; got {sorted(options)}")
+    if solver == "lapack" and options:
+        raise TypeError(f"the lapack solver takes no extra options; got {sorted(options)}")
+    unknown = sorted(set(options) - {"tol"})
+    if solver == "arpack" and unknown:
+        raise TypeError(f"the arpack solver takes only tol (its convergence tolerance); got {unknown}")
     if solver == "lapack":
         dense = matrix.toarray() if sp.issparse(matrix) else matrix
         u, s, vt = np.linalg.svd(np.asarray(dense, dtype=np.float64), full_matrices=False)
         return u[:, :rank], s[:rank], vt[:rank]
-    u, s, vt = svds(matrix.astype(np.float64), k=rank, random_state=seed)
+    u, s, vt = svds(matrix.astype(np.float64), k=rank, random_state=seed, **options)
     order = np.argsort(-s)  # svds returns them in increasing order
     return u[:, order], s[order], vt[order]
 

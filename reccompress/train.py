@@ -102,10 +102,13 @@ class TrainSettings:
             raise TypeError(f"TrainSettings has no setting(s) {unknown}; valid settings are {valid}")
         return dataclasses.replace(self, **changes)
 
+    _ALWAYS_SHOWN = ("epochs", "lr", "l2")
+
     def __repr__(self) -> str:
-        # Every setting that decides the result; `progress` only while switched on.
+        # The settings a reader looks for first, always; the others only where they differ from
+        # the defaults (a model's repr stays short enough to read).
         shown = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                 if f.name != "progress" or self.progress]
+                 if f.name in self._ALWAYS_SHOWN or getattr(self, f.name) != f.default]
         return f"TrainSettings({', '.join(shown)})"
 
 

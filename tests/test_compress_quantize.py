@@ -147,3 +147,22 @@ def test_int8_bpr_mf_scores_close_to_float(interactions):
 def test_bad_arguments_are_explained(values, call, error, message):
     with pytest.raises(error, match=message):
         call(values)
+
+
+def test_hamming_scores_are_dot_products_of_signs(interactions):
+    rng = np.random.default_rng(4)
+    users, items = rng.normal(size=(5, 16)), rng.normal(size=(7, 16))
+    scores = q.hamming_scores(q.sign_codes(users), q.sign_codes(items), 16)
+    signs = lambda a: np.where(a >= 0, 1.0, -1.0)  # noqa: E731
+    assert np.array_equal(scores, signs(users) @ signs(items).T)
+    odd = q.hamming_scores(q.sign_codes(users[:, :13]), q.sign_codes(items[:, :13]), 13)  # not a multiple of 8 bits
+    assert np.array_equal(odd, signs(users[:, :13]) @ signs(items[:, :13]).T)
+
+
+def test_hamming_recommender_stores_one_bit_per_number(interactions):
+    repro.set_reproducible(seed=0, threads=1)
+    mf = models.BPRMF(rank=16, init_std=0.1, training=TrainSettings(epochs=2, validation_fraction=0.0)).fit(interactions)
+    model = q.HammingRecommender.from_model(mf)
+    assert model.nbytes == (13 + 11) * 16 // 8 and mf.nbytes / model.nbytes == 32
+    with pytest.raises(TypeError, match="needs a user table"):
+        q.HammingRecommender.from_model(models.PureSVD(rank=3).fit(interactions))

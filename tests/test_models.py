@@ -131,9 +131,8 @@ def test_seeds_of_the_wrong_type_get_the_library_message(user_items):
 
 def test_repr_shows_hyper_parameters():
     assert repr(models.EASE(l2=3.0)) == "EASE(l2=3.0)"
-    assert repr(models.BPRMF(rank=8, training=TrainSettings(progress=True))).startswith(
-        "BPRMF(rank=8, init_std=0.01, training=TrainSettings(epochs=80,")
-    assert repr(models.BPRMF(rank=8, training=TrainSettings(progress=True))).endswith("progress=True))")
+    assert repr(models.BPRMF(rank=8, training=TrainSettings(progress=True))) == (
+        "BPRMF(rank=8, init_std=0.01, training=TrainSettings(epochs=80, lr=0.002, l2=0.001, progress=True))")
     assert repr(models.PureSVD(rank=8)) == "PureSVD(rank=8, seed=0)"
     assert repr(models.PureSVD(rank=8, solver="randomized")) == "PureSVD(rank=8, seed=0, solver='randomized')"
     assert "progress" not in repr(models.ImplicitALS()) and "progress=True" in repr(models.ImplicitALS(progress=True))

@@ -1,3 +1,4 @@
+import pytest
 
 from reccompress import presets, splits
 from reccompress.train import TrainSettings
@@ -38,7 +39,8 @@ def test_the_second_dataset_has_its_own_split_and_teacher(movielens_home):
     split = presets.reference_split(movielens_home, dataset="ml-latest-small")
     assert split.train.shape[0] == 610 and split.train.nnz + split.test.nnz == 100836
     assert presets.teacher(dataset="ml-latest-small").training.epochs == presets.TEACHER_LATEST["epochs"]
-    import pytest
-
+    assert presets.pure_svd(dataset="ml-latest-small").rank == presets.PURE_SVD_LATEST["rank"]
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        presets.pure_svd(dataset="ml-1m")
     with pytest.raises(ValueError, match="dataset must be one of"):
         presets.reference_split(movielens_home, dataset="netflix")

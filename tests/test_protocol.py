@@ -14,7 +14,8 @@ import scipy.sparse as sp
 import torch
 
 from reccompress import models, repro
-from reccompress.compress import base, lowrank, prune, sparse
+from reccompress.compress import base, lowrank, pq, prune, qat, sparse
+from reccompress.compress import quantize as quant
 from reccompress.train import TrainSettings
 
 TINY = TrainSettings(epochs=2, validation_fraction=0.0)
@@ -67,6 +68,13 @@ MAKERS = {
     "factor_model (PureSVD)": lambda x: base.factor_model(models.PureSVD(rank=3).fit(x)),
     "factor_model (ALS)": lambda x: base.factor_model(models.ImplicitALS(rank=3, iterations=2).fit(x)),
     "factor_model (BiasedMF)": lambda x: base.factor_model(models.BiasedMF(rank=2, iterations=2).fit(x)),
+    "quantize 4-bit (BPR-MF)": lambda x: quant.quantize(_bpr(x), 4),
+    "quantize 8-bit (EASE)": lambda x: quant.quantize(models.EASE(l2=1.0).fit(x), 8),
+    "quantize 2-bit (truncated EASE)": lambda x: quant.quantize(
+        lowrank.truncate_ease(models.EASE(l2=1.0).fit(x), 3), 2, scale_dtype=np.float16, vector_dtype=np.float16),
+    "product_quantize": lambda x: pq.product_quantize(_bpr(x), 3, 4, tables="all"),
+    "quantization_aware_training": lambda x: qat.quantization_aware_training(_bpr(x), x, 4, epochs=1),
+    "HammingRecommender": lambda x: quant.HammingRecommender.from_model(_bpr(x)),
 }
 
 # Fitted attributes that scoring does not need: the training history and diagnostics.

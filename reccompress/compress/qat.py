@@ -108,12 +108,17 @@ class FakeQuantize(nn.Module):
             fake = (torch.clamp(_round_ste(weight / step) + zero, 0, self.levels) - zero) * step
         return fake.reshape(shape)
 
-    def quantized(self, weight) -> QuantizedArray:
-        """The codes, steps and zero points of ``weight`` as this quantizer rounds it."""
+    def quantized(self, weight, scale_dtype=np.float32) -> QuantizedArray:
+        """The codes, steps and zero points of ``weight`` as this quantizer rounds it, with the steps
+        stored in ``scale_dtype`` (rounded up, and the codes computed with the stored steps)."""
         n_rows, n_cols = weight.shape
         weight = self._grouped(weight)
         with torch.no_grad():
             step, zero = self.step_and_zero(weight)
+            stored = step.numpy().astype(scale_dtype)
+            stored = np.where(stored.astype(np.float64) < step.numpy(), np.nextafter(stored, np.inf, dtype=scale_dtype),
+                              stored)
+            step = torch.as_tensor(stored.astype(np.float32))
             if self.scheme == "symmetric" and self.bits == 1:
                 codes = (weight >= 0).to(torch.uint8)
             elif self.scheme == "symmetric":
@@ -124,14 +129,14 @@ class FakeQuantize(nn.Module):
         groups = n_cols // self.group_size
         zero_points = None if self.scheme == "symmetric" else zero.numpy().astype(np.uint8).reshape(n_rows, groups)
         return QuantizedArray(codes=codes.numpy().reshape(n_rows, n_cols),
-                              scales=step.numpy().astype(np.float32).reshape(n_rows, groups), zero_points=zero_points,
+                              scales=stored.reshape(n_rows, groups), zero_points=zero_points,
                               bits=self.bits, scheme=self.scheme, granularity="row" if groups == 1 else "group",
                               group_size=self.group_size)
 
 
 def quantization_aware_training(model, user_items, bits: int, epochs: int, *, scheme: str | None = None,
-                                learned_step: bool = False, group_size: int | None = None, objective=None,
-                                **changes) -> FactorRecommender:
+                                learned_step: bool = False, group_size: int | None = None, scale_dtype=np.float32,
+                                objective=None, **changes) -> FactorRecommender:
     """Continue training a matrix-factorization model with both tables fake-quantized to ``bits``
     bits per row, then store it with the codes it learned.
 
@@ -143,12 +148,13 @@ def quantization_aware_training(model, user_items, bits: int, epochs: int, *, sc
         scheme: ``"asymmetric"`` (default) or ``"symmetric"`` (default at one bit: sign codes).
         learned_step: learn the steps (LSQ) instead of recomputing them by min-max.
         group_size: columns sharing one step (default: a whole row).
+        scale_dtype: how the steps are stored (float32 or float16; the codes use the stored steps).
         objective: the loss (default BPR); ``changes`` override the training settings of the
             neural model the chain started from (as :func:`reccompress.compress.prune.fine_tune`).
 
     Returns:
-        A FactorRecommender whose tables are :class:`~reccompress.compress.quantize.QuantizedTable`
-        (float32 steps); ``history_`` holds the training history.
+        A FactorRecommender whose tables are :class:`~reccompress.compress.quantize.QuantizedTable`;
+        ``history_`` holds the training history.
     """
     bits = _check_bits(bits)
     epochs = check_positive_int(epochs, "epochs")
@@ -176,7 +182,7 @@ def quantization_aware_training(model, user_items, bits: int, epochs: int, *, sc
     for name, quantizer in quantizers.items():
         layer = getattr(module, name)
         raw = layer.parametrizations.weight.original.detach()
-        tables[name] = QuantizedTable(quantizer.quantized(raw))
+        tables[name] = QuantizedTable(quantizer.quantized(raw, scale_dtype))
     quantized = FactorRecommender(
         tables["item_embedding"], factors.user_items_, user_table=tables["user_embedding"], source=model,
         recipe={"verb": "quantization_aware_training", "bits": bits, "epochs": epochs, "scheme": scheme,

@@ -12,7 +12,7 @@ of the code range and s = max|x| / (2^(b-1) - 1), so zero is exactly representab
 point is stored; at one bit it keeps the sign, x' = s sign(x).
 
 **Granularity.** One (s, z) for the whole table (``"tensor"``), one per row (``"row"``: an
-embedding row is one item or user, and row norms follow popularity), or one per group of
+embedding row is one item or user, and rows differ in range), or one per group of
 ``group_size`` consecutive columns of a row (``"group"``).
 
 **Clipping.** ``"minmax"`` takes the range of the values; ``"mse"`` shrinks it by the factor
@@ -45,6 +45,9 @@ from .base import (
 
 __all__ = [
     "BITS",
+    "HammingRecommender",
+    "hamming_scores",
+    "sign_codes",
     "CLIPS",
     "GRANULARITIES",
     "SCHEMES",
@@ -397,3 +400,63 @@ def quantize(model, bits: int, *, scheme: str | None = None, granularity: str = 
         fold_in=table(factors.fold_in_), fold_in_weights=vector(factors.fold_in_weights_),
         item_scale=vector(factors.item_scale_), item_bias=vector(factors.item_bias_), source=model, recipe=recipe,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The extreme: one bit per number, scored by Hamming distance
+# --------------------------------------------------------------------------------------------
+def sign_codes(values: np.ndarray) -> np.ndarray:
+    """The signs of an (n, r) float array, one bit each (1 for >= 0), packed into (n, ceil(r / 8)) uint8."""
+    values = np.asarray(values)
+    if values.ndim != 2 or not np.issubdtype(values.dtype, np.floating):
+        raise ValueError(f"values must be a 2-D float array (n, r); got {describe(values)}")
+    return np.packbits(values >= 0, axis=1)
+
+
+def hamming_scores(user_codes: np.ndarray, item_codes: np.ndarray, rank: int) -> np.ndarray:
+    """(n_users, n_items) scores r - 2 H(u, i): the dot product of the ±1 vectors whose signs the
+    codes hold, computed with XOR and popcount (``np.bitwise_count``), no multiplication."""
+    user_codes, item_codes = np.asarray(user_codes, np.uint8), np.asarray(item_codes, np.uint8)
+    if user_codes.ndim != 2 or item_codes.ndim != 2 or user_codes.shape[1] != item_codes.shape[1]:
+        raise ValueError(f"codes must be (n, bytes) arrays with the same number of bytes; got {user_codes.shape} "
+                         f"and {item_codes.shape}")
+    if user_codes.shape[1] % 8 == 0:  # 64 bits at a time
+        user_codes, item_codes = user_codes.view(np.uint64), item_codes.view(np.uint64)
+    distance = np.zeros((user_codes.shape[0], item_codes.shape[0]), dtype=np.int32)
+    for word in range(user_codes.shape[1]):
+        distance += np.bitwise_count(user_codes[:, word, None] ^ item_codes[None, :, word])
+    return (rank - 2 * distance).astype(np.float32)
+
+
+class HammingRecommender(CompressedRecommender):
+    """A factor model reduced to the signs of its tables: r bits per user and per item, scored by
+    Hamming distance (:func:`hamming_scores`) — no scales, no multiplications. Built by
+    :meth:`from_model`.
+
+    Attributes:
+        user_codes_: (n_users, ceil(r / 8)) uint8.   item_codes_: (n_items, ceil(r / 8)) uint8.
+    """
+
+    def __init__(self, user_codes: np.ndarray, item_codes: np.ndarray, rank: int, user_items, *, source=None,
+                 recipe=None):
+        super().__init__(user_items, source=source, recipe=recipe)
+        if user_codes.shape[0] != user_items.shape[0] or item_codes.shape[0] != user_items.shape[1]:
+            raise ValueError(f"codes must have one row per user and per item {user_items.shape}; got "
+                             f"{user_codes.shape[0]} and {item_codes.shape[0]}")
+        self.user_codes_, self.item_codes_ = user_codes, item_codes
+        self.rank = check_positive_int(rank, "rank")
+
+    @classmethod
+    def from_model(cls, model) -> "HammingRecommender":
+        """The sign codes of a factor model with a user table (BPR-MF, ALS...)."""
+        factors = factor_model(model)
+        if factors.user_table_ is None:
+            raise TypeError(f"Hamming scoring needs a user table; {describe(model)} folds users in")
+        return cls(sign_codes(factors.user_factors_), sign_codes(factors.item_factors_), factors.rank,
+                   factors.user_items_, source=model, recipe={"verb": "HammingRecommender.from_model"})
+
+    def _score(self, user_ids: np.ndarray) -> np.ndarray:
+        return hamming_scores(self.user_codes_[user_ids], self.item_codes_, self.rank)
+
+    def _inference_arrays(self) -> dict:
+        return {"user_codes_": self.user_codes_, "item_codes_": self.item_codes_}

@@ -21,7 +21,7 @@ from .._checks import check_fitted, check_ids, check_non_negative, check_positiv
 from ..svd import truncated_svd
 from .base import Recommender
 
-__all__ = ["BiasedMF", "ImplicitALS", "PureSVD", "implicit_als_loss"]
+__all__ = ["BiasedMF", "ImplicitALS", "PureSVD", "als_half_step_exact", "implicit_als_loss"]
 
 
 class PureSVD(Recommender):
@@ -92,7 +92,7 @@ def implicit_als_loss(user_items, user_factors, item_factors, alpha: float, l2: 
     return every_cell + observed + l2 * (float(np.sum(x * x)) + float(np.sum(y * y)))
 
 
-def _als_half_step_exact(matrix, factors, fixed, alpha: float, l2: float) -> None:
+def als_half_step_exact(matrix, factors, fixed, alpha: float, l2: float) -> None:
     """Solve every row's ridge system exactly, in place: one (rank x rank) solve per row.
 
     Row u minimises sum_i c_ui (p_ui - x_u . y_i)^2 + l2 ||x_u||^2, whose normal equations are
@@ -203,7 +203,7 @@ class ImplicitALS(Recommender):
         for _ in tqdm(range(iterations), desc="implicit ALS", disable=not self.progress, leave=False):
             for matrix, factors, fixed in ((users, user_factors, item_factors), (items, item_factors, user_factors)):
                 if cg_steps is None:
-                    _als_half_step_exact(matrix, factors, fixed, alpha, l2)
+                    als_half_step_exact(matrix, factors, fixed, alpha, l2)
                 else:
                     _als_half_step_cg(matrix, factors, fixed, alpha, l2, cg_steps)
             history.append(implicit_als_loss(users, user_factors, item_factors, alpha, l2))

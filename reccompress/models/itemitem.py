@@ -54,10 +54,15 @@ class ItemKNN(Recommender):
         cols = np.broadcast_to(np.arange(n_items), rows.shape)
         values = cosine[rows, cols]
         keep = values > 0  # zero similarities are not neighbours: do not store them
-        self.similarity_ = sp.csr_array(
+        similarity = sp.csr_array(
             (values[keep].astype(np.float32), (rows[keep], cols[keep])), shape=(n_items, n_items)
         )
-        self.similarity_.sort_indices()
+        similarity.sort_indices()
+        # int32 indices and row pointers (scipy builds int64 ones from int64 coordinates): the
+        # smallest index type that holds them, as Chapter 2's byte formulas assume.
+        similarity.indices = similarity.indices.astype(np.int32)
+        similarity.indptr = similarity.indptr.astype(np.int32)
+        self.similarity_ = similarity
 
     def _score(self, user_ids: np.ndarray) -> np.ndarray:
         return (self.user_items_[user_ids] @ self.similarity_).toarray().astype(np.float32)

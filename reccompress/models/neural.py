@@ -113,10 +113,28 @@ class NCFModule(nn.Module):
         mlp = self.mlp(torch.cat([self.user_embedding_mlp(users), self.item_embedding_mlp(items)], dim=1))
         return self.output(torch.cat([gmf, mlp], dim=1)).squeeze(1)
 
+    def _plain_layers(self) -> bool:
+        """Whether every linear layer keeps its weights as tensors (not packed by quantization)."""
+        return all(type(layer) is nn.Linear for layer in [*self.mlp, self.output] if "Linear" in type(layer).__name__)
+
+    def _score_pairs(self, users):  # forward() on every (user, item) pair, in chunks of pairs
+        n_items = self.item_embedding.num_embeddings
+        items = torch.arange(n_items)
+        rows = []
+        step = max(1, _PAIRS_PER_CHUNK // n_items)
+        for start in range(0, len(users), step):
+            chunk = users[start : start + step]
+            pairs = self.forward(chunk.repeat_interleave(n_items), items.repeat(len(chunk)))
+            rows.append(pairs.view(len(chunk), n_items))
+        return torch.cat(rows) if rows else torch.zeros((0, n_items))
+
     def score_users(self, users):  # (batch,) -> (batch, n_items), in chunks of users
         # The same function as forward() on every (user, item) pair, computed without forming the
         # pairs' inputs: the GMF term is (p_u * w_gmf) . q_i, a matrix product, and the first MLP
         # layer W [p'_u; q'_i] + b splits into W_u p'_u (once per user) + W_i q'_i (once per item).
+        # Layers whose weights are packed (quantized) are run on the pairs themselves.
+        if not self._plain_layers():
+            return self._score_pairs(users)
         n_items = self.item_embedding.num_embeddings
         items = torch.arange(n_items)
         rank = self.user_embedding.embedding_dim
