@@ -24,13 +24,13 @@ Writes benchmarks/results/pruning_seeds.json (atomically).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+
+from _common import write_json  # benchmarks/_common.py
 
 SEEDS = (0, 1, 2)
 AMOUNT = 0.9  # share of the embedding weights removed (Chapter 5's `amount`)
@@ -139,10 +139,7 @@ def main() -> None:
         "seeds": seeds,
         "curves": curves,
     }
-    OUTPUT.parent.mkdir(exist_ok=True)
-    partial = OUTPUT.with_suffix(".json.partial")
-    partial.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(partial, OUTPUT)
+    write_json(OUTPUT, report)
     for row in seeds:
         print(f"seed {row['seed']}: ticket {row['ticket_kept']:.3f}, random {row['random_kept']:.3f}, "
               f"unstructured {row['unstructured_kept']:.3f}, {row['equal_dims']} dims {row['equal_dims_kept']:.3f}")

@@ -22,9 +22,10 @@ algorithm ran with, so the chapter can say what was compared:
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
+
+from _common import write_json  # benchmarks/_common.py
 
 import numpy as np
 
@@ -67,16 +68,6 @@ def surprise_rmse(split) -> dict:
     return results
 
 
-def write_atomically(path: Path, payload: dict) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.chmod(handle.name, 0o644)  # a plain readable file, not the temporary file's private mode
-    os.replace(handle.name, path)
-
-
 def main() -> None:
     print(repro.set_reproducible(seed=0, threads=1))
     try:
@@ -97,7 +88,7 @@ def main() -> None:
         "surprise_version": surprise.__version__,
         **surprise_rmse(ua),
     }
-    write_atomically(RESULT, payload)
+    write_json(RESULT, payload, indent=2, sort_keys=True)
     print(json.dumps(payload, indent=2, sort_keys=True))
 
 

@@ -26,12 +26,11 @@ at one thread, so the file is the same from run to run; it holds no timings.
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-import tempfile
 import warnings
 from pathlib import Path
+
+from _common import write_json  # benchmarks/_common.py
 
 import numpy as np
 import scipy
@@ -189,20 +188,6 @@ def evaluate_on(split, lists: dict | None = None, checks: dict | None = None) ->
     return {name: metrics.evaluate(model, split, ks=KS) for name, model in fitted.items()}
 
 
-def write_atomically(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(payload, file, indent=2)
-            file.write("\n")
-        os.chmod(temporary, 0o644)  # mkstemp creates the file private to its owner
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
 def main() -> None:
     with threadpool_limits(limits=1):
         reference = presets.reference_split()
@@ -231,7 +216,7 @@ def main() -> None:
                       "users": "Split.test_users() of the reference split, in order",
                       "lists": top_lists},
     }
-    write_atomically(OUTPUT, payload)
+    write_json(OUTPUT, payload, indent=2)
     for split_name, by_model in results.items():
         line = ", ".join(f"{name} {values['ndcg@10']:.4f}" for name, values in by_model.items())
         print(f"{split_name:16s} NDCG@10: {line}")

@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+
+from _common import interior, write_json  # benchmarks/_common.py
 
 MAX_EPOCHS = 150
 # Patience: validations without improvement before stopping. ml-latest-small's validation
@@ -69,9 +70,6 @@ def run_point(name: str, lr: float, l2: float) -> dict:
     }
 
 
-def interior(values: list, chosen) -> bool:
-    return values.index(chosen) not in (0, len(values) - 1)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -108,10 +106,7 @@ def main() -> None:
             "interior": {"lr": interior(grid["lr"], best["lr"]), "l2": interior(grid["l2"], best["l2"])},
         }
     seconds = time.perf_counter() - start
-    OUTPUT.parent.mkdir(exist_ok=True)
-    partial = OUTPUT.with_suffix(".json.partial")
-    partial.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(partial, OUTPUT)
+    write_json(OUTPUT, report)
     for name, entry in report["models"].items():
         print(f"{name}: chosen {entry['chosen']} (interior: {entry['interior']})")
     print(f"wrote {OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT} "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import pickle
 import platform
@@ -27,6 +26,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+
+from _common import interior, write_json  # benchmarks/_common.py
 
 EPOCHS = 10
 BITS = (4, 2, 1)
@@ -75,9 +76,6 @@ def post_training_recipes(teacher, validation) -> list[dict]:
     return rows
 
 
-def interior(values, chosen) -> bool:
-    return list(values).index(chosen) not in (0, len(values) - 1)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -125,10 +123,7 @@ def main() -> None:
         entry["chosen_lr"] = best["lr"]
         entry["interior"] = interior(LEARNING_RATES, best["lr"])
     report["provenance"]["seconds"] = time.perf_counter() - start
-    OUTPUT.parent.mkdir(exist_ok=True)
-    partial = OUTPUT.with_suffix(".json.partial")
-    partial.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(partial, OUTPUT)
+    write_json(OUTPUT, report)
     for name, entry in report["grids"].items():
         kept = max(t["valid_ndcg@20"] for t in entry["trials"]) / teacher_ndcg
         print(f"{name}: lr {entry['chosen_lr']:g} (interior: {entry['interior']}), validation kept {kept:.4f}")
