@@ -17,6 +17,7 @@ from ._checks import check_ids, check_int_sequence, check_positive_int, check_se
 
 __all__ = [
     "evaluate",
+    "head_share_at_k",
     "hit_rate_at_k",
     "hits_at_k",
     "item_coverage_at_k",
@@ -194,6 +195,27 @@ def item_coverage_at_k(ranked: np.ndarray, n_items: int) -> float:
     n_items = check_positive_int(n_items, "n_items")
     _check_ranked(ranked, n_items)
     return np.unique(ranked).size / n_items
+
+
+def head_share_at_k(ranked: np.ndarray, item_counts, head: float = 0.1) -> float:
+    """Share of all top-k slots taken by the ``head`` most popular items (by ``item_counts``,
+    e.g. training interactions per item; ties broken towards the lower item index).
+
+    Args:
+        ranked: (n_users, k) item ids.
+        item_counts: (n_items,) popularity of every item.
+        head: share of the catalogue counted as the head, in (0, 1).
+    """
+    counts = np.asarray(item_counts)
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError(f"item_counts must be a non-empty (n_items,) array; got shape {counts.shape}")
+    _check_ranked(ranked, counts.size)
+    if not 0 < head < 1:
+        raise ValueError(f"head must be a share of the catalogue in (0, 1), e.g. 0.1; got {head!r}")
+    n_head = max(1, round(head * counts.size))
+    in_head = np.zeros(counts.size, dtype=bool)
+    in_head[np.argsort(-counts, kind="stable")[:n_head]] = True
+    return float(in_head[np.asarray(ranked)].mean())
 
 
 # --------------------------------------------------------------------------------------------

@@ -157,3 +157,47 @@ def test_bad_arguments_are_explained(setting):
         distill.TeacherScores(object(), setting[0])
     with pytest.raises(ValueError, match="fewer than k=20 unseen"):
         scores.top(np.array([0]), 20)
+
+
+def test_users_per_batch_distils_a_subset_drawn_by_the_loop(setting):
+    user_items, _, scores = setting
+    objective = distill.ListwiseDistillation(scores, k=2, sampled=1, users_per_batch=2)
+    objective.prepare(None, user_items)
+    users = objective._users(batch_of([0, 1, 2, 3, 3]))
+    assert users.tolist() == sorted(set(users.tolist())) and len(users) == 2 and set(users) <= {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="users_per_batch"):
+        distill.RankingDistillation(scores, users_per_batch=0)
+
+
+def test_mf_candidate_scores_equal_the_pair_scores():
+    """The fused candidate path of MFModule (used by the ranking losses) scores like forward()."""
+    module = models.neural.MFModule(5, 7, 3, init_std=0.5, generator=torch.Generator().manual_seed(0))
+    users = torch.tensor([4, 0, 2])
+    items = torch.tensor([[6, 1], [0, 0], [3, 5]])
+    fused = distill._Distillation._pair_scores(module, users.numpy(), items.numpy())
+    pairs = module(users.repeat_interleave(2), items.reshape(-1)).view(3, 2)
+    assert torch.allclose(fused, pairs, atol=1e-6)
+
+
+def test_item_only_student_distils():
+    """A student without a user table trains under a distillation loss and scores x_u P Q^T."""
+    rng = np.random.default_rng(0)
+    user_items = sp.csr_array((rng.random((N_USERS, N_ITEMS)) < 0.3).astype(np.float32))
+    teacher = FixedTeacher(rng.normal(size=(N_USERS, N_ITEMS)))
+    repro.set_reproducible(seed=0, threads=1)
+    student = models.ItemOnlyMF(rank=2, objective=train.BPR() + distill.RelaxedRankingDistillation(teacher, k=2, sampled=1),
+                                training=TrainSettings(epochs=2, batch_size=4, validation_fraction=0.0)).fit(user_items)
+    expected = (user_items.toarray() @ student.fold_in_factors_) @ student.item_factors_.T
+    np.testing.assert_allclose(student.score(np.arange(N_USERS)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_ensemble_averages_standardised_scores(setting):
+    _, teacher, _ = setting
+    rng = np.random.default_rng(5)
+    other = FixedTeacher(rng.normal(size=(N_USERS, N_ITEMS)) * 100 + 7)  # another scale and offset
+    ensemble = distill.Ensemble([teacher, other])
+    z = lambda s: (s - s.mean(1, keepdims=True)) / s.std(1, keepdims=True)
+    np.testing.assert_allclose(ensemble.score([1, 4]), (z(teacher.scores[[1, 4]]) + z(other.scores[[1, 4]])) / 2,
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError, match="at least two fitted recommenders"):
+        distill.Ensemble([teacher])

@@ -219,3 +219,11 @@ def test_array_metrics_explain_wrong_arrays():
         metrics.ndcg_at_k(np.array([[1, 0]]), [1])
     with pytest.raises(TypeError, match="n_items must be an integer"):
         metrics.item_coverage_at_k(np.array([[0, 1]]), 4.0)
+
+
+def test_head_share_counts_slots_of_the_most_popular_items():
+    counts = np.array([5, 9, 1, 9, 0, 2, 3, 4, 1, 0])  # head 0.2 -> items 1 and 3 (ties: lower id first)
+    ranked = np.array([[1, 0, 3], [2, 4, 5]])
+    assert metrics.head_share_at_k(ranked, counts, head=0.2) == pytest.approx(2 / 6)
+    with pytest.raises(ValueError, match="head must be a share"):
+        metrics.head_share_at_k(ranked, counts, head=1.5)

@@ -67,3 +67,31 @@ def test_bad_hyper_parameters_are_explained(interactions):
         TrainSettings(seed="1")
     with pytest.raises(RuntimeError, match="not fitted yet"):
         models.NCF().n_parameters
+
+
+def test_item_only_mf_leaves_a_seen_item_out_of_its_own_score():
+    """Training scores a seen pair with the item left out of the history (no self-recognition);
+    unseen items, and all serving scores, use the whole history x_u P Q^T."""
+    history = sp.csr_array(np.array([[1, 1, 0, 0, 0], [0, 1, 0, 1, 1], [1, 0, 0, 0, 0]], dtype=np.float32))
+    module = models.neural.HistoryMFModule(history, rank=2, init_std=0.5, generator=torch.Generator().manual_seed(0))
+    p, q = module.fold_in.weight.detach().numpy(), module.item_embedding.weight.detach().numpy()
+    x = history.toarray()
+    with torch.no_grad():
+        seen = module(torch.tensor([0, 1]), torch.tensor([1, 4])).numpy()
+        unseen = module(torch.tensor([0, 2]), torch.tensor([3, 2])).numpy()
+        every = module.score_users(torch.tensor([0, 1, 2])).numpy()
+    np.testing.assert_allclose(seen, [(x[0] - np.eye(5)[1]) @ p @ q[1], (x[1] - np.eye(5)[4]) @ p @ q[4]], rtol=1e-5)
+    np.testing.assert_allclose(unseen, [x[0] @ p @ q[3], x[2] @ p @ q[2]], rtol=1e-5)
+    np.testing.assert_allclose(every, x @ p @ q.T, rtol=1e-5, atol=1e-7)
+
+
+def test_item_only_mf_serves_its_whole_history_and_counts_two_item_tables():
+    rng = np.random.default_rng(1)
+    user_items = sp.csr_array((rng.random((9, 6)) < 0.4).astype(np.float32))
+    repro.set_reproducible(seed=0, threads=1)
+    model = models.ItemOnlyMF(rank=3, training=TrainSettings(epochs=3, validation_fraction=0.3)).fit(user_items)
+    assert model.user_factors_ is None and model.fold_in_factors_.shape == model.item_factors_.shape == (6, 3)
+    # fit trained on a slice, but serving folds in everything it was given
+    expected = (user_items.toarray() @ model.fold_in_factors_) @ model.item_factors_.T
+    np.testing.assert_allclose(model.score(np.arange(9)), expected, rtol=1e-5, atol=1e-7)
+    assert model.nbytes == 2 * 6 * 3 * 4

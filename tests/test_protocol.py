@@ -37,6 +37,11 @@ def _bpr(x):
     return models.BPRMF(rank=3, init_std=0.1, training=TINY).fit(x)
 
 
+def _item_only(x):
+    repro.set_reproducible(seed=0, threads=1)
+    return models.ItemOnlyMF(rank=3, init_std=0.1, training=TINY).fit(x)
+
+
 def _ncf(x):
     repro.set_reproducible(seed=0, threads=1)
     return models.NCF(rank=3, hidden=(4,), init_std=0.1, training=TINY).fit(x)
@@ -52,6 +57,7 @@ MAKERS = {
     "BiasedMF": lambda x: models.BiasedMF(rank=2, iterations=2).fit(x),
     "BPRMF": _bpr,
     "NCF": _ncf,
+    "ItemOnlyMF": _item_only,
     # compressed models, built by their verbs
     "sparse.magnitude_prune": lambda x: sparse.magnitude_prune(models.EASE(l2=1.0).fit(x), 0.7),
     "sparse.column_topk_prune": lambda x: sparse.column_topk_prune(models.ItemKNN(k=4).fit(x), 2),
@@ -67,6 +73,7 @@ MAKERS = {
     "prune.to_sparse": lambda x: prune.to_sparse(prune.magnitude_prune(_bpr(x), 0.6)),
     "factor_model (PureSVD)": lambda x: base.factor_model(models.PureSVD(rank=3).fit(x)),
     "factor_model (ALS)": lambda x: base.factor_model(models.ImplicitALS(rank=3, iterations=2).fit(x)),
+    "factor_model (ItemOnlyMF)": lambda x: base.factor_model(_item_only(x)),
     "factor_model (BiasedMF)": lambda x: base.factor_model(models.BiasedMF(rank=2, iterations=2).fit(x)),
     "quantize 4-bit (BPR-MF)": lambda x: quant.quantize(_bpr(x), 4),
     "quantize 8-bit (EASE)": lambda x: quant.quantize(models.EASE(l2=1.0).fit(x), 8),

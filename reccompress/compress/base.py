@@ -372,7 +372,8 @@ def factor_model(model) -> FactorRecommender:
     """Any fitted matrix-factorization model as a :class:`FactorRecommender` with dense tables.
 
     Lossless: the result scores like the model (up to float32 rounding of the arithmetic
-    order). PureSVD folds users in (its item table serves both roles); ALS, BPR-MF and pruned
+    order). PureSVD folds users in (its item table serves both roles), ItemOnlyMF through its
+    own fold-in table; ALS, BPR-MF and pruned
     BPR-MF keep a user table; BiasedMF keeps its item biases (the user bias and global mean
     shift all of a user's scores alike and cannot change a ranking, so they are dropped).
     A FactorRecommender is returned as is.
@@ -389,6 +390,10 @@ def factor_model(model) -> FactorRecommender:
     recipe = {"verb": "factor_model"}
     bias = getattr(model, "item_bias_", None)
     if model.user_factors_ is None:
-        return FactorRecommender(items, model.user_items_, fold_in=items, item_bias=bias, source=model, recipe=recipe)
+        # Users folded in: through their own table where the model has one (ItemOnlyMF), else
+        # through the item table (PureSVD).
+        fold_in = getattr(model, "fold_in_factors_", None)
+        fold_in = items if fold_in is None else DenseTable(fold_in)
+        return FactorRecommender(items, model.user_items_, fold_in=fold_in, item_bias=bias, source=model, recipe=recipe)
     return FactorRecommender(items, model.user_items_, user_table=DenseTable(model.user_factors_), item_bias=bias,
                              source=model, recipe=recipe)

@@ -1,6 +1,6 @@
 """Recommenders that answer one protocol: fit, score, recommend, nbytes (see ``base``).
 
-The classical models are numpy/scipy; the neural ones (``BPRMF``, ``NCF``) import torch, and
+The classical models are numpy/scipy; the neural ones (``BPRMF``, ``ItemOnlyMF``, ``NCF``) import torch, and
 are loaded only when first used, so ``from reccompress.models import EASE`` stays cheap.
 """
 
@@ -9,9 +9,10 @@ from .baselines import MostPopular
 from .factorization import BiasedMF, ImplicitALS, PureSVD
 from .itemitem import EASE, ItemKNN
 
-__all__ = ["BPRMF", "EASE", "NCF", "BiasedMF", "ImplicitALS", "ItemKNN", "MostPopular", "NeuralRecommender", "PureSVD", "Recommender"]
+__all__ = ["BPRMF", "EASE", "NCF", "BiasedMF", "ImplicitALS", "ItemKNN", "ItemOnlyMF", "MostPopular", "NeuralRecommender",
+           "PureSVD", "Recommender"]
 
-_NEURAL = ("BPRMF", "NCF", "NeuralRecommender")
+_NEURAL = ("BPRMF", "ItemOnlyMF", "NCF", "NeuralRecommender")
 
 
 def __getattr__(name):
