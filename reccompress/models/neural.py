@@ -108,8 +108,9 @@ class HistoryMFModule(nn.Module):
         for table in (self.fold_in, self.item_embedding):
             nn.init.normal_(table.weight, std=init_std, generator=generator)
         csr = user_items.tocsr()
-        # Histories as plain tensors (not buffers: they are the model's input, not its weights).
+        # Histories as plain arrays (not buffers: they are the model's input, not its weights).
         self._indptr = np.asarray(csr.indptr, dtype=np.int64)
+        self._lengths = np.diff(self._indptr)
         self._indices = np.asarray(csr.indices, dtype=np.int64)
         self._seen = torch.zeros((n_users, n_items), dtype=torch.bool)  # n_users * n_items bytes
         coo = csr.tocoo()
@@ -117,7 +118,7 @@ class HistoryMFModule(nn.Module):
 
     def user_vectors(self, users):  # (batch,) -> (batch, rank): x_u P
         users = users.numpy().astype(np.int64)
-        starts, lengths = self._indptr[users], np.diff(self._indptr)[users]
+        starts, lengths = self._indptr[users], self._lengths[users]
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         flat = np.repeat(starts - offsets, lengths) + np.arange(lengths.sum())
         return torch.nn.functional.embedding_bag(
