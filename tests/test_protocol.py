@@ -15,6 +15,7 @@ import torch
 
 from reccompress import models, repro
 from reccompress.compress import base, lowrank, pq, prune, qat, sparse
+from reccompress.compress import embeddings as emb
 from reccompress.compress import quantize as quant
 from reccompress.train import TrainSettings
 
@@ -42,6 +43,13 @@ def _item_only(x):
     return models.ItemOnlyMF(rank=3, init_std=0.1, training=TINY).fit(x)
 
 
+def _bpr_tables(spec):
+    def fit(x):
+        repro.set_reproducible(seed=0, threads=1)
+        return models.BPRMF(rank=3, init_std=0.1, training=TINY, embeddings=spec).fit(x)
+    return fit
+
+
 def _ncf(x):
     repro.set_reproducible(seed=0, threads=1)
     return models.NCF(rank=3, hidden=(4,), init_std=0.1, training=TINY).fit(x)
@@ -58,6 +66,10 @@ MAKERS = {
     "BPRMF": _bpr,
     "NCF": _ncf,
     "ItemOnlyMF": _item_only,
+    "BPRMF (hashed tables, two hashes)": _bpr_tables(emb.Hashing(2, hashes=2)),
+    "BPRMF (mixed-dimension users, frequency-aware items)": _bpr_tables(
+        (emb.MixedDimension(1.5, blocks=2), emb.FrequencyAware(1.5))),
+    "BPRMF (tensor-train tables)": _bpr_tables(emb.TensorTrain(1.2)),
     # compressed models, built by their verbs
     "sparse.magnitude_prune": lambda x: sparse.magnitude_prune(models.EASE(l2=1.0).fit(x), 0.7),
     "sparse.column_topk_prune": lambda x: sparse.column_topk_prune(models.ItemKNN(k=4).fit(x), 2),

@@ -101,7 +101,7 @@ class Recommender:
 
     # Settings that change how a model is computed or displayed, not what it is: left out of
     # ``repr`` while at their defaults, so tables of models stay readable.
-    _quiet_defaults = ("solver", "progress", "objective")
+    _quiet_defaults = ("solver", "progress", "objective", "embeddings")
 
     def __repr__(self) -> str:
         defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}

@@ -38,10 +38,17 @@ class MFModule(nn.Module):
         n_users, n_items, rank: table sizes.
         init_std: standard deviation of the normal initial weights.
         generator: the torch generator that draws them (seeded by the caller).
+        tables: optional (user_table, item_table) modules to use instead of plain embeddings
+            (Chapter 8's hashed, compositional, mixed-dimension, tensor-train tables: each maps
+            ids to rows and has ``num_embeddings``, ``embedding_dim`` and ``nbytes``).
     """
 
-    def __init__(self, n_users: int, n_items: int, rank: int, init_std: float = 0.01, generator=None):
+    def __init__(self, n_users: int, n_items: int, rank: int, init_std: float = 0.01, generator=None,
+                 tables=None):
         super().__init__()
+        if tables is not None:
+            self.user_embedding, self.item_embedding = tables
+            return
         self.user_embedding = nn.Embedding(n_users, rank)
         self.item_embedding = nn.Embedding(n_items, rank)
         for table in (self.user_embedding, self.item_embedding):
@@ -68,8 +75,7 @@ class MFModule(nn.Module):
         """Each user's scores of their own row of candidate items (distillation's lists)."""
         # Indexing the (masked) weights rather than calling the layers: the backward pass is then
         # one index_add per table, about twice as fast on CPU as the embedding layer's.
-        user_rows = _effective(self.user_embedding, "weight")[users]
-        return (_effective(self.item_embedding, "weight")[items] * user_rows[:, None, :]).sum(-1)
+        return (_lookup(self.item_embedding, items) * _lookup(self.user_embedding, users)[:, None, :]).sum(-1)
 
     def embedding_norms(self, users, positives, negatives):  # -> (batch,)
         return (
@@ -143,6 +149,13 @@ class HistoryMFModule(nn.Module):
     def embedding_norms(self, users, positives, negatives):  # -> (batch,): the pair's item rows
         return sum(table(items).pow(2).sum(1) for table in (self.fold_in, self.item_embedding)
                    for items in (positives, negatives))
+
+
+def _lookup(table, ids):
+    """Rows of ids (any shape): a plain embedding's (masked) weight indexed, any other table called."""
+    if isinstance(table, nn.Embedding):
+        return _effective(table, "weight")[ids]
+    return table(ids)
 
 
 def _effective(layer, name: str):
@@ -309,6 +322,10 @@ class BPRMF(NeuralRecommender):
         init_std: standard deviation of the initial embeddings.
         training: how to train (epochs, lr, l2, validation slice, seed, ...).
         objective: the loss (default :class:`~reccompress.train.BPR`; e.g. ``BPR() + L1Penalty(0.03)``).
+        embeddings: how the two tables are stored (default: plain float32 tables): a spec from
+            :mod:`reccompress.compress.embeddings` for both, e.g. ``embeddings.Hashing(4)``, or a
+            ``(user_spec, item_spec)`` pair. The tables are built from the training matrix (the
+            frequency-aware specs rank ids by their training counts) and trained from scratch.
 
     Attributes:
         user_factors_: (n_users, rank) float32, the user table as used to score (masks applied).
@@ -316,15 +333,32 @@ class BPRMF(NeuralRecommender):
     """
 
     def __init__(self, rank: int = 64, init_std: float = 0.01, training: TrainSettings = TrainSettings(),
-                 objective=None):
+                 objective=None, embeddings=None):
         self.rank = rank
         self.init_std = init_std
         self.training = training
         self.objective = objective
+        self.embeddings = embeddings
 
     def _build(self, n_users: int, n_items: int, generator):
         rank = check_positive_int(self.rank, "rank")
         return MFModule(n_users, n_items, rank, check_non_negative(self.init_std, "init_std"), generator)
+
+    def _build_module(self, user_items, generator):
+        if self.embeddings is None:
+            return super()._build_module(user_items, generator)
+        specs = self.embeddings if isinstance(self.embeddings, tuple) else (self.embeddings, self.embeddings)
+        if len(specs) != 2 or not all(callable(getattr(spec, "build", None)) for spec in specs):
+            raise TypeError("embeddings must be a table spec such as compress.embeddings.Hashing(4), or a (user_spec, "
+                            f"item_spec) pair; got {describe(self.embeddings)}")
+        rank = check_positive_int(self.rank, "rank")
+        init_std = check_non_negative(self.init_std, "init_std")
+        binary = user_items.copy()
+        binary.data[:] = 1
+        counts = (np.asarray(binary.sum(axis=1)).ravel(), np.asarray(binary.sum(axis=0)).ravel())
+        tables = tuple(spec.build(n, rank, count, init_std, generator)
+                       for spec, n, count in zip(specs, user_items.shape, counts))
+        return MFModule(*user_items.shape, rank, init_std, generator, tables=tables)
 
     @property
     def user_factors_(self) -> np.ndarray | None:
