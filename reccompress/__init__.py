@@ -9,7 +9,7 @@ from ._lazy import lazy_submodules
 
 __version__ = "0.1.0"
 __all__ = [
-    "compare", "compress", "data", "measure", "metrics", "models", "presets", "report", "repro", "splits",
+    "compare", "compress", "data", "frontier", "measure", "metrics", "models", "presets", "report", "repro", "splits",
     "storage", "svd", "synthetic", "train", "tuning",
 ]
 __getattr__, __dir__ = lazy_submodules(__name__, __all__)

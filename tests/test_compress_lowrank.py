@@ -86,9 +86,54 @@ def test_truncated_ease_nbytes_and_errors(ease, user_items):
     assert truncated.fold_in_ is truncated.item_table_  # V_r serves both roles, stored once
     assert truncated.nbytes == (5 * 3 + 3 + 5) * 4
     assert repr(truncated) == "FactorRecommender(truncate_ease(rank=3))"
-    with pytest.raises(TypeError, match="truncate_ease needs a fitted EASE model; got ItemKNN"):
+    with pytest.raises(TypeError, match="truncate_ease needs a fitted EASE model .or an unfitted one with user_items.; got ItemKNN"):
         lowrank.truncate_ease(models.ItemKNN(k=2).fit(user_items), 2)
     with pytest.raises(ValueError, match="rank must be at least 1 and at most 4; got 5"):
         lowrank.truncate_ease(ease, 5)
     with pytest.raises(RuntimeError, match=r"built by a compression verb \(truncate_ease\)"):
         truncated.fit(user_items)
+
+
+def test_derived_item_scales_score_alike_and_cost_no_bytes(ease, user_items):
+    stored = lowrank.truncate_ease(ease, 2, solver="lapack")
+    derived = lowrank.truncate_ease(ease, 2, solver="lapack", item_scale="derived")
+    np.testing.assert_allclose(derived.score(np.arange(7)), stored.score(np.arange(7)), rtol=1e-5, atol=1e-6)
+    assert stored.nbytes - derived.nbytes == 5 * 4  # the five float32 item scales
+    np.testing.assert_allclose(derived.derived_item_scale(), stored.item_scale_, rtol=1e-5)
+    with pytest.raises(ValueError, match="item_scale"):
+        lowrank.truncate_ease(ease, 2, item_scale="guessed")
+
+
+def test_derived_scales_follow_a_quantized_table(ease):
+    from reccompress.compress import pq, quantize
+
+    derived = lowrank.truncate_ease(ease, 2, solver="lapack", item_scale="derived")
+    for coded in (quantize.quantize(derived, 4), pq.product_quantize(derived, 2, 4)):
+        assert coded.item_scale_ == "derived"
+        table = coded.item_table_.to_dense().astype(np.float64)
+        expected = 1.0 / (1.0 - (table**2) @ coded.fold_in_weights_.astype(np.float64))
+        np.testing.assert_allclose(coded.derived_item_scale(), expected, rtol=1e-5)
+        assert coded.nbytes == sum(np.asarray(a).nbytes for a in coded.item_table_.arrays().values()) + 2 * 4
+
+
+def test_with_user_items_serves_new_histories_without_refitting(ease, user_items):
+    import scipy.sparse as sp
+
+    model = lowrank.truncate_ease(ease, 2, solver="lapack")
+    later = user_items.toarray()
+    later[6, 0] = 1.0  # user 6 has interacted with item 0 since
+    served = model.with_user_items(sp.csr_array(later))
+    assert served.item_table_ is model.item_table_ and served.nbytes == model.nbytes
+    np.testing.assert_allclose(served.score([6]), (later[[6]] @ model.item_factors_ * model.fold_in_weights_)
+                               @ model.item_factors_.T * model.item_scale_, rtol=1e-5)
+    np.testing.assert_array_equal(model.score([0]), served.score([0]))
+    with pytest.raises(ValueError, match="shape"):
+        model.with_user_items(sp.csr_array(later[:, :4]))
+
+
+def test_truncated_ease_needs_no_dense_fit(ease, user_items):
+    fitted = lowrank.truncate_ease(ease, 2, solver="lapack")
+    unfitted = lowrank.truncate_ease(models.EASE(l2=0.5), 2, solver="lapack", user_items=user_items)
+    np.testing.assert_allclose(unfitted.score(np.arange(7)), fitted.score(np.arange(7)), rtol=1e-6)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        lowrank.truncate_ease(models.EASE(l2=0.5), 2)

@@ -12,7 +12,7 @@ import pytest
         "import reccompress",
         "import reccompress.data",
         "from reccompress import data, metrics, splits",
-        "from reccompress import storage, report, measure, synthetic, svd, tuning, compare, presets",
+        "from reccompress import storage, report, measure, synthetic, svd, tuning, compare, presets, frontier",
         "from reccompress.models import EASE, PureSVD, ItemKNN, MostPopular, ImplicitALS",
         "from reccompress.compress import sparse, lowrank",
     ],

@@ -28,6 +28,8 @@ dense tables, losslessly: the one door through which every factor compression en
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -36,6 +38,7 @@ from ..measure import nbytes as count_bytes
 from ..models.base import ModuleScoring, Recommender
 
 __all__ = [
+    "DERIVED",
     "CSRTable",
     "CompressedRecommender",
     "DenseTable",
@@ -45,6 +48,9 @@ __all__ = [
     "Table",
     "factor_model",
 ]
+
+
+DERIVED = "derived"  # an item scale recomputed from the stored table (see FactorRecommender)
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,6 +219,17 @@ class CompressedRecommender(Recommender):
             "fit the reference model on the new data and compress it again"
         )
 
+    def with_user_items(self, user_items) -> "CompressedRecommender":
+        """The same stored model serving other histories (same shape: users x items), e.g. the
+        histories as they stand later in time; nothing stored is refitted."""
+        check_user_items(user_items, "user_items")
+        if user_items.shape != self.user_items_.shape:
+            raise ValueError(f"user_items must have the model's shape {self.user_items_.shape} (users x items); "
+                             f"got {user_items.shape}")
+        served = copy.copy(self)
+        served.user_items_ = user_items
+        return served
+
     def get_params(self) -> dict:
         """How the model was built (its ``recipe_``): a compressed model has no unfitted form."""
         return dict(self.recipe_)
@@ -237,7 +254,10 @@ class FactorRecommender(CompressedRecommender):
         user_table: (n_users, rank) table; or None with ``fold_in``.
         fold_in: (n_items, rank) table folding a history into a user vector; or None.
         fold_in_weights: (rank,) weights applied to folded-in vectors (default: none).
-        item_scale: (n_items,) one multiplier per item (default: none).
+        item_scale: (n_items,) one multiplier per item (default: none), or ``"derived"``: EASE's
+            per-item scale 1 / (1 - sum_k w_k T_jk^2), recomputed from the stored table T (which
+            must also be the fold-in table) and the fold-in weights w whenever scores are computed,
+            so that it costs no stored bytes and follows the table if the table is quantized.
         item_bias: (n_items,) one offset per item (default: none).
         source, recipe: see :class:`CompressedRecommender`.
     """
@@ -256,7 +276,15 @@ class FactorRecommender(CompressedRecommender):
         if fold_in_weights is not None and fold_in is None:
             raise ValueError("fold_in_weights apply to folded-in users; give fold_in as well")
         self.fold_in_weights_ = None if fold_in_weights is None else _check_vector(fold_in_weights, "fold_in_weights", rank)
-        self.item_scale_ = None if item_scale is None else _check_vector(item_scale, "item_scale", n_items)
+        if isinstance(item_scale, str):
+            if item_scale != DERIVED:
+                raise ValueError(f"item_scale must be a ({n_items},) array, None or {DERIVED!r}; got {item_scale!r}")
+            if fold_in is not item_table or fold_in_weights is None:
+                raise ValueError("a derived item scale needs the item table to be the fold-in table and fold-in "
+                                 "weights (the truncated-EASE form); store the scales as an array instead")
+            self.item_scale_ = DERIVED
+        else:
+            self.item_scale_ = None if item_scale is None else _check_vector(item_scale, "item_scale", n_items)
         self.item_bias_ = None if item_bias is None else _check_vector(item_bias, "item_bias", n_items)
 
     @property
@@ -282,9 +310,20 @@ class FactorRecommender(CompressedRecommender):
         vectors = self.fold_in_.left_multiply(self.user_items_[user_ids])
         return vectors if self.fold_in_weights_ is None else vectors * self.fold_in_weights_
 
+    def derived_item_scale(self) -> np.ndarray:
+        """(n_items,) float32: 1 / (1 - sum_k w_k T_jk^2) from the (decoded) item table T and the
+        fold-in weights w: what a ``"derived"`` item scale stands for."""
+        if self.fold_in_weights_ is None:
+            raise ValueError("a derived item scale needs fold-in weights; this model has none")
+        table = self.item_table_.to_dense().astype(np.float64)
+        kept = 1.0 - (table**2) @ self.fold_in_weights_.astype(np.float64)
+        return (1.0 / np.maximum(kept, np.finfo(np.float32).tiny)).astype(np.float32)
+
     def _score(self, user_ids: np.ndarray) -> np.ndarray:
         scores = self.item_table_.score_against(self.user_vectors(user_ids))
-        if self.item_scale_ is not None:
+        if isinstance(self.item_scale_, str):
+            scores *= self.derived_item_scale()
+        elif self.item_scale_ is not None:
             scores *= self.item_scale_
         if self.item_bias_ is not None:
             scores += self.item_bias_
@@ -297,7 +336,7 @@ class FactorRecommender(CompressedRecommender):
             if table is not None and all(table is not other for other in arrays.values()):
                 arrays[role] = table
         for role in ("fold_in_weights_", "item_scale_", "item_bias_"):
-            if getattr(self, role) is not None:
+            if getattr(self, role) is not None and not isinstance(getattr(self, role), str):
                 arrays[role] = getattr(self, role)
         return arrays
 

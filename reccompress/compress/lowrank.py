@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_choice, check_fitted, check_rank, check_seed, describe
+from .._checks import check_choice, check_fitted, check_rank, check_seed, check_user_items, describe
 from ..models.itemitem import EASE
 from ..svd import truncated_svd
-from .base import DenseTable, FactorRecommender
+from .base import DERIVED, DenseTable, FactorRecommender
 from .sparse import dense_weights
 
 __all__ = ["APPROXIMATIONS", "factorize", "truncate_ease"]
@@ -66,19 +66,34 @@ def factorize(model, rank: int, approximate: str = "scores", solver: str = "arpa
     )
 
 
-def truncate_ease(model, rank: int, solver: str = "arpack", seed: int = 0) -> FactorRecommender:
+def truncate_ease(model, rank: int, solver: str = "arpack", seed: int = 0, item_scale: str = "stored",
+                  user_items=None) -> FactorRecommender:
     """EASE at rank ``rank``: its closed form with the Gram matrix cut to its top ``rank`` eigenpairs.
 
+    Only the training matrix and ``l2`` enter (a truncated SVD of X), never the dense n x n
+    weights: with ``user_items`` given, ``model`` may be an unfitted EASE, so a catalogue too big
+    for dense EASE can still have its truncated form.
+
     Args:
-        model: a fitted EASE (its ``l2`` and training matrix are used).
+        model: a fitted EASE (its ``l2`` and training matrix are used), or an unfitted one with
+            ``user_items``.
         rank: singular directions of the training matrix kept, below min(n_users, n_items).
         solver: the SVD solver (``"lapack"``, ``"arpack"`` or ``"randomized"``).
         seed: the solver's seed.
+        item_scale: ``"stored"`` keeps the n per-item scales as an array (n float32 numbers);
+            ``"derived"`` recomputes them from V_r and D_r when scoring (they are a function of
+            the two): no bytes, and after quantizing V_r they follow the decoded table.
+        user_items: (n_users, n_items) training matrix, for an unfitted ``model`` (default: the
+            fitted model's own).
     """
+    check_choice(item_scale, "item_scale", ("stored", DERIVED))
     if not isinstance(model, EASE):
-        raise TypeError(f"truncate_ease needs a fitted EASE model; got {describe(model)}")
-    check_fitted(model, "weights_")
-    user_items = model.user_items_
+        raise TypeError(f"truncate_ease needs a fitted EASE model (or an unfitted one with user_items); got {describe(model)}")
+    if user_items is None:
+        check_fitted(model, "weights_")
+        user_items = model.user_items_
+    else:
+        check_user_items(user_items, "user_items")
     rank = check_rank(rank, user_items.shape)
     _, singular_values, vt = truncated_svd(user_items, rank, solver=solver, seed=check_seed(seed))
     squared = singular_values**2
@@ -86,7 +101,8 @@ def truncate_ease(model, rank: int, solver: str = "arpack", seed: int = 0) -> Fa
     kept_diagonal = 1.0 - (vt.T**2) @ shrinkage  # l2 * P_jj of the truncated model, in (0, 1]
     factors = DenseTable(vt.T)  # V_r: folds a history in, and scores against the items
     scale = 1.0 / np.maximum(kept_diagonal, np.finfo(np.float64).tiny)
+    recipe = {"verb": "truncate_ease", "rank": rank} | ({} if item_scale == "stored" else {"item_scale": DERIVED})
     return FactorRecommender(
         factors, user_items, fold_in=factors, fold_in_weights=shrinkage.astype(np.float32),
-        item_scale=scale.astype(np.float32), source=model, recipe={"verb": "truncate_ease", "rank": rank},
+        item_scale=DERIVED if item_scale == DERIVED else scale.astype(np.float32), source=model, recipe=recipe,
     )

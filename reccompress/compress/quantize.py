@@ -393,7 +393,7 @@ def quantize(model, bits: int, *, scheme: str | None = None, granularity: str = 
         return stored[id(source)]
 
     def vector(values):
-        return None if values is None else values.astype(vector_dtype)
+        return values if values is None or isinstance(values, str) else values.astype(vector_dtype)
 
     return FactorRecommender(
         table(factors.item_table_), factors.user_items_, user_table=table(factors.user_table_),
