@@ -92,6 +92,19 @@ def _chosen():
     }
 
 
+def ease_scores(dataset: str, seed: int):
+    """Dense EASE's scores on a split's training part, the distillation teacher (fitted once per
+    worker process and split: both students of a split may land in the same worker)."""
+    from reccompress import presets
+    from reccompress.compress import distill
+
+    key = (dataset, seed, "ease scores")
+    if key not in _CACHE:
+        train = load_split(dataset, seed).train
+        _CACHE[key] = distill.TeacherScores(presets.ease().fit(train), train)
+    return _CACHE[key]
+
+
 def train_job(job: dict) -> dict:
     """Train one neural model on a split's training part (one thread, seed 0); returns it and its time."""
     from reccompress import models, presets, repro, train
@@ -121,7 +134,7 @@ def train_job(job: dict) -> dict:
         if kind != "alone":
             kinds = {"listwise": distill.ListwiseDistillation, "pointwise": distill.PointwiseDistillation,
                      "ranking": distill.RankingDistillation, "relaxed_ranking": distill.RelaxedRankingDistillation}
-            scores = distill.TeacherScores(presets.ease().fit(split.train), split.train)
+            scores = ease_scores(job["dataset"], job["seed"])
             fixed = {"listwise": {"sampled": 50}}.get(d["method"], {})
             objective = objective + kinds[d["method"]](scores, **d["setting"], **fixed)
         student = models.ItemOnlyMF if kind == "item_only" else models.BPRMF
