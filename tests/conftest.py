@@ -142,3 +142,10 @@ def archive_server():
     yield server
     server.shutdown()
     server.server_close()
+
+
+def pytest_configure(config):
+    """Markers of this suite (pyproject.toml's pytest section holds the run options)."""
+    config.addinivalue_line(
+        "markers", "slow: builds a fresh virtual environment (about a minute); deselect with -m 'not slow'"
+    )
