@@ -77,7 +77,7 @@ def write_atomic(path: Path, text: str) -> None:
 def render_table(record: dict) -> str:
     """The Markdown table of the course guide, from the JSON record."""
     lines = [
-        "| chapter | notebook | cells | run time |",
+        "| chapter | notebook | code cells | run time |",
         "|---|---|---:|---:|",
     ]
     total = 0.0
