@@ -17,16 +17,15 @@ accuracy, strictly better in one, means "dominated").
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from . import measure, metrics
 from ._checks import check_positive_int, describe
+from .files import write_text_atomically
 
 __all__ = ["COLUMNS", "Entry", "frontier_rows", "pareto_front", "rank_correlation", "write_csv"]
 
@@ -146,16 +145,8 @@ def write_csv(rows, path) -> None:
     rows = list(rows)
     if not rows:
         raise ValueError("no rows to write")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomically(path, buffer.getvalue())

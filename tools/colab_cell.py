@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
+
+from reccompress.files import write_text_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "_config.yml"
@@ -166,18 +166,6 @@ def read_notebook(path: Path) -> dict:
     return notebook
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o777)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------- finding and placing it
@@ -266,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{path}: {problem}", file=sys.stderr)
             failures += bool(found)
         elif found:
-            write_atomically(path, dumps(with_install_cell(notebook, source)))
+            write_text_atomically(path, dumps(with_install_cell(notebook, source)))
             print(f"{path}: install cell written")
     if args.check and failures:
         print(f"{failures} notebook(s) need the current install cell: run python tools/colab_cell.py --write "

@@ -19,13 +19,14 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 import yaml
 from nbclient import NotebookClient
+
+from reccompress.files import write_text_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "book" / "_generated"
@@ -63,15 +64,10 @@ def run_once(path: Path, save: bool = False, timeout: int = 1800) -> float:
     client.execute()
     seconds = time.perf_counter() - start
     if save:
-        write_atomic(path, nbformat.writes(nb) + "\n")
+        write_text_atomically(path, nbformat.writes(nb) + "\n")
     return seconds
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as fh:
-        fh.write(text)
-    os.replace(fh.name, path)
 
 
 def render_table(record: dict) -> str:
@@ -149,8 +145,8 @@ def main(argv=None) -> int:
             print("note: RECCOMPRESS_DATA is not set; the library downloads MovieLens first",
                   file=sys.stderr)
         record = measure(chapter_notebooks(), save=args.save)
-        write_atomic(JSON_PATH, json.dumps(record, indent=1) + "\n")
-    write_atomic(TABLE_PATH, render_table(record))
+        write_text_atomically(JSON_PATH, json.dumps(record, indent=1) + "\n")
+    write_text_atomically(TABLE_PATH, render_table(record))
     print(f"wrote {TABLE_PATH.relative_to(ROOT)}")
     return 0
 
